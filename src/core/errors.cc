@@ -1,0 +1,42 @@
+#include "zae/errors.h"
+
+namespace zae {
+namespace {
+
+std::string Truncate(std::string value) {
+  if (value.size() > 50) {
+    value.resize(50);
+    value += "...";
+  }
+  return value;
+}
+
+}  // namespace
+
+ValidationError::ValidationError(std::string field, std::string value, std::string reason)
+    : Error("Invalid " + field + ": " + reason),
+      field_(std::move(field)),
+      value_(Truncate(std::move(value))),
+      reason_(std::move(reason)) {}
+
+RateLimiterUnavailable::RateLimiterUnavailable(const std::string& cause, std::string stack,
+                                               std::string entity_id, std::string resource)
+    : InfrastructureError([&] {
+        std::string parts;
+        auto add = [&](const char* key, const std::string& v) {
+          if (v.empty()) return;
+          if (!parts.empty()) parts += ", ";
+          parts += key;
+          parts += '=';
+          parts += v;
+        };
+        add("stack", stack);
+        add("entity", entity_id);
+        add("resource", resource);
+        return parts.empty() ? cause : cause + " [" + parts + "]";
+      }()),
+      cause_(cause),
+      entity_id_(std::move(entity_id)),
+      resource_(std::move(resource)) {}
+
+}  // namespace zae
