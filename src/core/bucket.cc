@@ -1,12 +1,14 @@
 #include "zae/bucket.h"
 
+#include "core/int128.h"
+
 #include <algorithm>
 #include <limits>
 
 namespace zae {
 namespace {
 
-using i128 = __int128;
+using i128 = Int128;
 
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
@@ -54,8 +56,8 @@ Refilled Refill(int64_t tk, int64_t rf, int64_t now, int64_t cp, int64_t ra, int
 }
 
 Refilled Refill(const BucketState& s, int64_t now_ms) {
-  return Refill(s.tokens_milli, s.last_refill_ms, now_ms, s.capacity_milli,
-                s.refill_amount_milli, s.refill_period_ms);
+  return Refill(s.tokens_milli, s.last_refill_ms, now_ms, s.capacity_milli, s.refill_amount_milli,
+                s.refill_period_ms);
 }
 
 double RetryAfterSeconds(int64_t deficit, int64_t ra, int64_t rp) {

@@ -10,11 +10,12 @@ namespace zae {
 namespace {
 
 void CheckValue(const char* field, int64_t v, const std::string& name) {
-  if (v <= 0) throw ValidationError(field, std::to_string(v), std::string(field) + " must be positive");
+  if (v <= 0)
+    throw ValidationError(field, std::to_string(v), std::string(field) + " must be positive");
   if (v > kMaxLimitValue) {
     throw ValidationError(field, std::to_string(v),
-                          std::string(field) + " must be at most " + std::to_string(kMaxLimitValue) +
-                              " (limit '" + name + "')");
+                          std::string(field) + " must be at most " +
+                              std::to_string(kMaxLimitValue) + " (limit '" + name + "')");
   }
 }
 

@@ -12,8 +12,7 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // Checks shared by all three validators, in the reference's order.
 template <typename ErrorT>
-void CheckCommon(std::string_view value, std::string_view field, size_t max_len,
-                 const char* what) {
+void CheckCommon(std::string_view value, std::string_view field, size_t max_len, const char* what) {
   const std::string f(field);
   if (value.empty()) throw ErrorT(f, std::string(value), std::string(what) + " cannot be empty");
   if (value.size() > max_len) {
@@ -28,8 +27,8 @@ void CheckCommon(std::string_view value, std::string_view field, size_t max_len,
 }
 
 template <typename ErrorT, typename Pred>
-void CheckPattern(std::string_view value, std::string_view field, bool first_ok,
-                  Pred rest_ok, const char* rule) {
+void CheckPattern(std::string_view value, std::string_view field, bool first_ok, Pred rest_ok,
+                  const char* rule) {
   bool ok = first_ok;
   for (size_t i = 1; ok && i < value.size(); ++i) ok = rest_ok(value[i]);
   if (!ok) throw ErrorT(std::string(field), std::string(value), rule);
@@ -42,8 +41,7 @@ void ValidateIdentifier(std::string_view value, std::string_view field) {
   CheckPattern<InvalidIdentifierError>(
       value, field, IsAlpha(value[0]) || IsDigit(value[0]),
       [](char c) {
-        return IsAlpha(c) || IsDigit(c) || c == '_' || c == '.' || c == '-' || c == ':' ||
-               c == '@';
+        return IsAlpha(c) || IsDigit(c) || c == '_' || c == '.' || c == '-' || c == ':' || c == '@';
       },
       "must start with a letter or digit and contain only letters, digits, '_', '.', '-', "
       "':' or '@'");

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what is missing,
+# builds a release (-Werror) and an ASan+UBSan configuration, starts
+# DynamoDB Local, runs every test in both, runs the fuzzers briefly, and
+# checks formatting. DynamoDB Local is stopped by PID even when tests fail.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=${ZAE_JOBS:-$(nproc)}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh
+scripts/dynamodb-local.sh install
+
+step "format check"
+scripts/format.sh --check
+
+step "configure + build (release, -Werror)"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZAE_WERROR=ON >/dev/null
+cmake --build build/release -j"$jobs"
+
+step "configure + build (asan+ubsan)"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+  -DZAE_SANITIZE=ON -DZAE_BUILD_BENCH=OFF -DZAE_WERROR=ON >/dev/null
+cmake --build build/asan -j"$jobs"
+
+step "start DynamoDB Local"
+state=$root/build/ddb
+trap 'scripts/dynamodb-local.sh stop "$state"' EXIT
+ZAE_TEST_DYNAMODB_ENDPOINT=$(scripts/dynamodb-local.sh start "$state")
+export ZAE_TEST_DYNAMODB_ENDPOINT
+echo "DynamoDB Local at $ZAE_TEST_DYNAMODB_ENDPOINT"
+
+step "tests (release)"
+ctest --test-dir build/release --output-on-failure -j"$jobs" --timeout 600
+
+step "tests (asan+ubsan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 900
+
+if [[ -x scripts/fuzz.sh ]]; then
+  step "fuzz (bounded)"
+  scripts/fuzz.sh "${ZAE_FUZZ_SECONDS:-20}"
+fi
+
+step "all tests passed"
