@@ -1,0 +1,50 @@
+// Item-level semantics of the Store contract (include/zae/store.h), shared by
+// the embedded backends (memory, SQLite) so both behave identically: they
+// only fetch the current item, call Apply, and persist the outcome.
+// Pure functions; thread-compatible.
+#ifndef ZAE_STORE_APPLY_H_
+#define ZAE_STORE_APPLY_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "zae/store.h"
+
+namespace zae::store {
+
+enum class Change { kNone, kUpsert, kErase };
+
+struct Applied {
+  WriteResult result;
+  Change change = Change::kNone;
+  Item item;  // the item to store when change == kUpsert
+};
+
+// Key addressed by a write operation.
+ItemKey KeyOfOp(const WriteOp& op);
+
+// Applies `op` to `current` (nullptr = missing item).
+Applied Apply(const WriteOp& op, const Item* current);
+
+// For Transact: all conditions are checked first; if any fails nothing
+// changes. `current[i]` is the item op i addresses (nullptr = missing).
+// Ops addressing the same key twice are rejected (as DynamoDB does).
+struct TransactApplied {
+  TransactResult result;
+  std::vector<Applied> applied;  // filled only when result.ok
+};
+TransactApplied ApplyTransaction(const std::vector<WriteOp>& ops,
+                                 const std::vector<const Item*>& current);
+
+// Hash/sort attribute names of an index ("PK"/"SK", "GSI1PK"/"GSI1SK", ...).
+std::pair<std::string, std::string> IndexAttributes(Index index);
+
+// Query over a set of candidate items (already filtered to nothing in
+// particular): filters by hash/prefix, orders by (sort, PK, SK), pages.
+QueryPage QueryItems(std::vector<const Item*> candidates, const QueryRequest& request,
+                     int default_page_size);
+
+}  // namespace zae::store
+
+#endif  // ZAE_STORE_APPLY_H_
