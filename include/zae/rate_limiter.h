@@ -1,0 +1,162 @@
+// RateLimiter: the public entry point.
+//
+//   auto store = std::make_shared<zae::SqliteStore>("/var/lib/app/zae.db");
+//   auto limiter = zae::RateLimiter::Open(store);
+//   auto result = limiter->Acquire("key-1", "gpt-4", {{"rpm", 1}, {"tpm", 500}});
+//   if (!result) return Reply429(result.denial().retry_after_header());
+//   zae::Lease lease = result.take_lease();
+//   ... call the model ...
+//   lease.Adjust({{"tpm", real_tokens - 500}});
+//   // committed when `lease` leaves scope; rolled back if an exception does.
+//
+// A denial is a value (AcquireResult holds a Denial), never an exception on
+// the hot path. Errors are exceptions (include/zae/errors.h):
+//   ValidationError          bad ids, names, amounts, or a consume name that
+//                            is a limit of neither the entity nor its parent;
+//   RateLimiterUnavailable   the store failed and on_unavailable is "block"
+//                            (with "allow", Acquire returns a no-op lease);
+//   StoreError               admin calls when the store fails.
+//
+// Thread safety: RateLimiter is thread-safe; share one per process and
+// namespace. A Lease has a single owner and is not thread-safe.
+// Ownership: the limiter shares ownership of the Store; the Clock must
+// outlive the limiter.
+#ifndef ZAE_RATE_LIMITER_H_
+#define ZAE_RATE_LIMITER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "zae/clock.h"
+#include "zae/lease.h"
+#include "zae/limit.h"
+#include "zae/limit_status.h"
+#include "zae/store.h"
+#include "zae/types.h"
+
+namespace zae {
+
+class RateLimiterImpl;
+
+// The outcome of Acquire: a lease when allowed, a denial otherwise.
+class AcquireResult {
+ public:
+  explicit AcquireResult(Lease lease) : lease_(std::move(lease)) {}
+  explicit AcquireResult(Denial denial) : denial_(std::move(denial)) {}
+
+  bool allowed() const { return lease_.has_value(); }
+  explicit operator bool() const { return allowed(); }
+  // Preconditions: allowed() for lease()/take_lease(), !allowed() for denial().
+  Lease& lease() { return *lease_; }
+  Lease take_lease() { return std::move(*lease_); }
+  const Denial& denial() const { return *denial_; }
+  // The lease, or throws RateLimitExceeded carrying the denial.
+  Lease lease_or_throw();
+
+ private:
+  std::optional<Lease> lease_;
+  std::optional<Denial> denial_;
+};
+
+struct AcquireOptions {
+  // Lowest-precedence fallback: used only when no stored level has limits.
+  std::optional<std::vector<Limit>> limits;
+  // Per-call override of the namespace's on_unavailable policy.
+  std::optional<OnUnavailable> on_unavailable;
+};
+
+struct RateLimiterOptions {
+  std::string namespace_name = "default";
+  const Clock* clock = nullptr;  // nullptr = SystemClock::Default()
+  int64_t config_cache_ttl_seconds = 60;  // 0 disables the cache
+  double bucket_ttl_multiplier = 7;       // <= 0: buckets never expire
+  bool speculative_writes = true;         // the one-write fast path
+  // Register the namespace (and write the version record) when missing.
+  // Off: Open throws NamespaceNotFoundError.
+  bool create_namespace = true;
+  std::string principal;  // recorded in audit events when non-empty
+};
+
+class RateLimiter {
+ public:
+  // Resolves the namespace id. Throws NamespaceNotFoundError,
+  // IncompatibleSchemaError, StoreError, ValidationError.
+  static std::unique_ptr<RateLimiter> Open(std::shared_ptr<Store> store,
+                                           RateLimiterOptions options = {});
+  ~RateLimiter();
+  RateLimiter(const RateLimiter&) = delete;
+  RateLimiter& operator=(const RateLimiter&) = delete;
+
+  // ---- hot path -----------------------------------------------------------
+  // Consumes `consume` (tokens per limit name, >= 0) from every limit of the
+  // entity's bucket for `resource`, all or nothing, and from the parent's
+  // when the entity cascades. The consumption is durable before this returns.
+  AcquireResult Acquire(const std::string& entity_id, const std::string& resource,
+                        const Amounts& consume, const AcquireOptions& options = {});
+
+  // Whole tokens available per limit (floored; negative in debt); the
+  // minimum with the parent when the entity cascades. Read-only.
+  Amounts Available(const std::string& entity_id, const std::string& resource,
+                    const std::optional<std::vector<Limit>>& limits = {});
+  // Seconds until every `needed` amount is available (0 if it is now).
+  double TimeUntilAvailable(const std::string& entity_id, const std::string& resource,
+                            const Amounts& needed,
+                            const std::optional<std::vector<Limit>>& limits = {});
+  // True when the store answers (reads the version record); never throws.
+  bool IsAvailable();
+
+  // ---- entities -----------------------------------------------------------
+  Entity CreateEntity(const std::string& entity_id, const CreateEntityOptions& options = {});
+  std::optional<Entity> GetEntity(const std::string& entity_id);
+  // Deletes the entity, its configs and buckets. Returns items deleted.
+  int64_t DeleteEntity(const std::string& entity_id);
+  std::vector<Entity> GetChildren(const std::string& parent_id);
+
+  // ---- stored limits ------------------------------------------------------
+  // Entity level; resource "_default_" = every resource of the entity.
+  void SetLimits(const std::string& entity_id, const std::vector<Limit>& limits,
+                 const std::string& resource = "_default_");
+  std::vector<Limit> GetLimits(const std::string& entity_id,
+                               const std::string& resource = "_default_");
+  void DeleteLimits(const std::string& entity_id, const std::string& resource = "_default_");
+  Page<std::string> ListEntitiesWithCustomLimits(const std::string& resource, int limit = 100,
+                                                 const std::string& cursor = "");
+  std::vector<std::string> ListResourcesWithEntityConfigs();
+
+  void SetResourceDefaults(const std::string& resource, const std::vector<Limit>& limits);
+  std::vector<Limit> GetResourceDefaults(const std::string& resource);
+  void DeleteResourceDefaults(const std::string& resource);
+  std::vector<std::string> ListResourcesWithDefaults();
+
+  void SetSystemDefaults(const std::vector<Limit>& limits,
+                         std::optional<OnUnavailable> on_unavailable = {});
+  SystemDefaults GetSystemDefaults();
+  void DeleteSystemDefaults();
+
+  // The limits an acquire would use, and where they came from.
+  ResolvedLimits ResolveLimits(const std::string& entity_id, const std::string& resource);
+
+  // ---- audit, cache -------------------------------------------------------
+  // Newest first. entity_id may be "$SYSTEM" or "$RESOURCE:{resource}".
+  Page<AuditEvent> GetAuditEvents(const std::string& entity_id, int limit = 100,
+                                  const std::string& cursor = "");
+  CacheStats GetCacheStats() const;
+  void InvalidateConfigCache();
+
+  const std::string& namespace_name() const;
+  const std::string& namespace_id() const;
+  Store& store();
+
+ private:
+  explicit RateLimiter(std::unique_ptr<RateLimiterImpl> impl);
+  std::unique_ptr<RateLimiterImpl> impl_;
+};
+
+}  // namespace zae
+
+#endif  // ZAE_RATE_LIMITER_H_

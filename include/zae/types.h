@@ -1,0 +1,79 @@
+// Small value types shared by the public API. Plain values; thread-compatible.
+#ifndef ZAE_TYPES_H_
+#define ZAE_TYPES_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "zae/limit.h"
+#include "zae/store.h"
+
+namespace zae {
+
+// Tokens per limit name, e.g. {{"rpm", 1}, {"tpm", 500}}.
+using Amounts = std::map<std::string, int64_t>;
+
+// What acquire does when the store cannot be reached.
+enum class OnUnavailable { kBlock, kAllow };
+const char* ToString(OnUnavailable v);                        // "block" / "allow"
+std::optional<OnUnavailable> ParseOnUnavailable(const std::string& s);
+
+// Where resolved limits came from, in precedence order.
+enum class ConfigSource { kEntity, kEntityDefault, kResource, kSystem, kOverride };
+const char* ToString(ConfigSource v);  // "entity", "entity_default", ...
+
+struct ResolvedLimits {
+  std::vector<Limit> limits;  // empty: nothing configured anywhere
+  std::optional<ConfigSource> source;
+};
+
+struct SystemDefaults {
+  std::vector<Limit> limits;
+  std::optional<OnUnavailable> on_unavailable;
+};
+
+struct Entity {
+  std::string id;
+  std::string name;
+  std::optional<std::string> parent_id;
+  bool cascade = false;
+  Value::Map metadata;
+  std::string created_at;  // YYYY-MM-DDTHH:MM:SSZ
+};
+
+struct CreateEntityOptions {
+  std::string name;  // empty: the id
+  std::optional<std::string> parent_id;
+  bool cascade = false;
+  Value::Map metadata;
+};
+
+struct AuditEvent {
+  std::string event_id;  // ULID
+  std::string entity_id;
+  std::string timestamp;
+  std::string action;  // entity_created, entity_deleted, limits_set, limits_deleted
+  std::optional<std::string> principal;
+  std::optional<std::string> resource;
+  Value::Map details;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_cursor;  // empty: no more pages
+};
+
+struct CacheStats {
+  int64_t hits = 0;
+  int64_t misses = 0;
+  int64_t size = 0;
+  int64_t ttl_seconds = 0;
+};
+
+}  // namespace zae
+
+#endif  // ZAE_TYPES_H_
