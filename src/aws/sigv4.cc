@@ -82,8 +82,8 @@ std::string NormalizePath(std::string_view path) {
     }
     pos = next + 1;
   }
-  bool trailing = !path.empty() && (path.back() == '/' || path.ends_with("/.") ||
-                                    path.ends_with("/.."));
+  bool trailing =
+      !path.empty() && (path.back() == '/' || path.ends_with("/.") || path.ends_with("/.."));
   std::string out = "/";
   for (size_t i = 0; i < segments.size(); ++i) {
     if (i) out += '/';
@@ -219,10 +219,9 @@ SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
   std::string sig = HmacSha256(key, result.string_to_sign);
   result.signature = Hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
 
-  request.headers.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" +
-                                                    credentials.access_key_id + "/" + scope +
-                                                    ", SignedHeaders=" + signed_headers +
-                                                    ", Signature=" + result.signature);
+  request.headers.emplace_back(
+      "Authorization", "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + scope +
+                           ", SignedHeaders=" + signed_headers + ", Signature=" + result.signature);
   return result;
 }
 

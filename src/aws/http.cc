@@ -1,0 +1,276 @@
+#include "aws/http.h"
+
+#include <curl/curl.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <unordered_set>
+
+namespace zae::aws {
+namespace {
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct Job {
+  std::string url;
+  HttpRequest request;
+  std::chrono::milliseconds timeout{};
+  HttpClient::Callback done;
+  HttpClient::Clock::time_point not_before;
+  // Transfer state.
+  curl_slist* header_list = nullptr;
+  std::string response;
+  size_t max_bytes = 0;
+  bool too_large = false;
+  char errbuf[CURL_ERROR_SIZE] = {};
+
+  ~Job() { curl_slist_free_all(header_list); }
+};
+
+size_t OnData(char* ptr, size_t size, size_t nmemb, void* user) {
+  auto* job = static_cast<Job*>(user);
+  size_t n = size * nmemb;
+  if (job->response.size() + n > job->max_bytes) {
+    job->too_large = true;
+    return 0;  // makes curl fail the transfer
+  }
+  job->response.append(ptr, n);
+  return n;
+}
+
+void Configure(CURL* easy, Job& job, const HttpOptions& options) {
+  curl_easy_setopt(easy, CURLOPT_URL, job.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options.connect_timeout.count()));
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, std::max<long>(1, job.timeout.count()));
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_file.c_str());
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnData);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &job);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job.errbuf);
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, &job);
+  job.max_bytes = options.max_response_bytes;
+
+  const HttpRequest& r = job.request;
+  if (r.method == "GET") {
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  } else {
+    if (r.method != "POST") curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+  }
+  for (const auto& [name, value] : r.headers) {
+    std::string line = name + ": " + value;
+    job.header_list = curl_slist_append(job.header_list, line.c_str());
+  }
+  // No 100-continue round trip, no default Accept header.
+  job.header_list = curl_slist_append(job.header_list, "Expect:");
+  job.header_list = curl_slist_append(job.header_list, "Accept:");
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job.header_list);
+}
+
+HttpResult Finish(CURL* easy, Job& job, CURLcode code) {
+  HttpResult result;
+  if (code == CURLE_OK) {
+    result.transport_ok = true;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &result.status);
+    result.body = std::move(job.response);
+  } else {
+    result.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    result.error = job.too_large   ? "response too large"
+                   : job.errbuf[0] ? job.errbuf
+                                   : curl_easy_strerror(code);
+  }
+  return result;
+}
+
+}  // namespace
+
+class HttpClient::Worker {
+ public:
+  explicit Worker(const HttpOptions& options) : options_(options) {
+    multi_ = curl_multi_init();
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options.max_connections_per_thread);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~Worker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    curl_multi_wakeup(multi_);
+    thread_.join();
+    for (CURL* e : idle_) curl_easy_cleanup(e);
+    curl_multi_cleanup(multi_);
+  }
+
+  void Add(std::unique_ptr<Job> job) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      incoming_.push_back(std::move(job));
+    }
+    curl_multi_wakeup(multi_);
+  }
+
+ private:
+  struct Later {
+    bool operator()(const std::unique_ptr<Job>& a, const std::unique_ptr<Job>& b) const {
+      return a->not_before > b->not_before;
+    }
+  };
+
+  void Start(std::unique_ptr<Job> job) {
+    CURL* easy;
+    if (!idle_.empty()) {
+      easy = idle_.back();
+      idle_.pop_back();
+      curl_easy_reset(easy);
+    } else {
+      easy = curl_easy_init();
+    }
+    Configure(easy, *job, options_);
+    job.release();  // owned through CURLOPT_PRIVATE until done
+    curl_multi_add_handle(multi_, easy);
+    active_.insert(easy);
+  }
+
+  void Complete(CURL* easy, CURLcode code) {
+    Job* raw = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&raw));
+    std::unique_ptr<Job> job(raw);
+    curl_multi_remove_handle(multi_, easy);
+    active_.erase(easy);
+    HttpResult result = Finish(easy, *job, code);
+    idle_.push_back(easy);
+    job->done(std::move(result));
+  }
+
+  void Run() {
+    std::vector<std::unique_ptr<Job>> batch;
+    for (;;) {
+      bool stopping;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        batch.swap(incoming_);
+        stopping = stop_;
+      }
+      if (stopping) break;
+      auto now = Clock::now();
+      for (auto& job : batch) {
+        if (job->not_before > now) {
+          delayed_.push(std::move(job));
+        } else {
+          Start(std::move(job));
+        }
+      }
+      batch.clear();
+      while (!delayed_.empty() && delayed_.top()->not_before <= now) {
+        Start(std::move(const_cast<std::unique_ptr<Job>&>(delayed_.top())));
+        delayed_.pop();
+      }
+      int running = 0;
+      curl_multi_perform(multi_, &running);
+      int left = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+        if (msg->msg == CURLMSG_DONE) Complete(msg->easy_handle, msg->data.result);
+      }
+      int wait_ms = 1000;
+      if (!delayed_.empty()) {
+        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
+            delayed_.top()->not_before - Clock::now());
+        wait_ms = std::clamp<int>(static_cast<int>(until.count()) + 1, 0, wait_ms);
+      }
+      curl_multi_poll(multi_, nullptr, 0, wait_ms, nullptr);
+    }
+    Shutdown(batch);
+  }
+
+  // Fails everything still owned by this worker so no caller waits forever.
+  void Shutdown(std::vector<std::unique_ptr<Job>>& batch) {
+    auto fail = [](std::unique_ptr<Job> job) {
+      HttpResult r;
+      r.cancelled = true;
+      r.error = "HTTP client shut down";
+      job->done(std::move(r));
+    };
+    for (auto& job : batch) fail(std::move(job));
+    while (!delayed_.empty()) {
+      fail(std::move(const_cast<std::unique_ptr<Job>&>(delayed_.top())));
+      delayed_.pop();
+    }
+    for (CURL* easy : active_) {
+      Job* raw = nullptr;
+      curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&raw));
+      curl_multi_remove_handle(multi_, easy);
+      curl_easy_cleanup(easy);
+      fail(std::unique_ptr<Job>(raw));
+    }
+    active_.clear();
+  }
+
+  HttpOptions options_;
+  CURLM* multi_;
+  std::thread thread_;
+  std::mutex mu_;
+  bool stop_ = false;
+  std::vector<std::unique_ptr<Job>> incoming_;
+  std::priority_queue<std::unique_ptr<Job>, std::vector<std::unique_ptr<Job>>, Later> delayed_;
+  std::vector<CURL*> idle_;
+  std::unordered_set<CURL*> active_;
+};
+
+HttpClient::HttpClient(HttpOptions options) {
+  GlobalInit();
+  int n = std::max(1, options.io_threads);
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(options));
+}
+
+HttpClient::~HttpClient() = default;
+
+void HttpClient::Send(const std::string& base_url, HttpRequest request,
+                      std::chrono::milliseconds timeout, Callback done,
+                      Clock::time_point not_before) {
+  auto job = std::make_unique<Job>();
+  job->url = base_url + request.path;
+  if (!request.query.empty()) job->url += "?" + request.query;
+  job->request = std::move(request);
+  job->timeout = timeout;
+  job->done = std::move(done);
+  job->not_before = not_before;
+  workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]->Add(std::move(job));
+}
+
+HttpResult HttpFetch(const std::string& url, const std::string& method,
+                     const std::vector<std::pair<std::string, std::string>>& headers,
+                     std::chrono::milliseconds timeout) {
+  GlobalInit();
+  Job job;
+  job.url = url;
+  job.request.method = method;
+  job.request.headers = headers;
+  job.timeout = timeout;
+  HttpOptions options;
+  options.connect_timeout = std::min(options.connect_timeout, timeout);
+  options.max_response_bytes = 1 << 20;
+  CURL* easy = curl_easy_init();
+  Configure(easy, job, options);
+  CURLcode code = curl_easy_perform(easy);
+  HttpResult result = Finish(easy, job, code);
+  curl_easy_cleanup(easy);
+  return result;
+}
+
+}  // namespace zae::aws

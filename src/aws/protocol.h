@@ -1,0 +1,90 @@
+// The DynamoDB JSON 1.0 wire protocol: operation names, request serialisation,
+// response parsing and error decoding. No I/O.
+//
+// Parsing is hardened for hostile input: any malformed, mistyped or too deeply
+// nested body (more than 64 levels of M/L) throws aws::InvalidResponse; no
+// other exception type escapes and nothing aborts (fuzzed by fuzz/).
+//
+// Thread safety: pure functions.
+#ifndef ZAE_AWS_PROTOCOL_H_
+#define ZAE_AWS_PROTOCOL_H_
+
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "aws/model.h"
+
+namespace zae::aws {
+
+enum class Op : int {
+  kGetItem,
+  kPutItem,
+  kUpdateItem,
+  kDeleteItem,
+  kBatchGetItem,
+  kBatchWriteItem,
+  kQuery,
+  kScan,
+  kTransactWriteItems,
+  kTransactGetItems,
+  kCreateTable,
+  kDescribeTable,
+  kDeleteTable,
+  kListTables,
+  kUpdateTimeToLive,
+  kListStreams,
+  kDescribeStream,
+  kGetShardIterator,
+  kGetRecords,
+};
+inline constexpr int kOpCount = static_cast<int>(Op::kGetRecords) + 1;
+
+const char* OpName(Op op);  // "GetItem"
+bool IsStreamsOp(Op op);    // X-Amz-Target prefix DynamoDBStreams_20120810
+bool IsReadOp(Op op);       // capacity without a read/write split counts as read
+
+template <class Request>
+struct OpTraits;
+#define ZAE_AWS_OP(Name)                           \
+  template <>                                      \
+  struct OpTraits<Name##Request> {                 \
+    static constexpr Op kOp = Op::k##Name;         \
+    using Response = Name##Response;               \
+  };                                               \
+  std::string Serialize(const Name##Request& req); \
+  void Parse(std::string_view body, Name##Response* out);
+ZAE_AWS_OP(GetItem)
+ZAE_AWS_OP(PutItem)
+ZAE_AWS_OP(UpdateItem)
+ZAE_AWS_OP(DeleteItem)
+ZAE_AWS_OP(BatchGetItem)
+ZAE_AWS_OP(BatchWriteItem)
+ZAE_AWS_OP(Query)
+ZAE_AWS_OP(Scan)
+ZAE_AWS_OP(TransactWriteItems)
+ZAE_AWS_OP(TransactGetItems)
+ZAE_AWS_OP(CreateTable)
+ZAE_AWS_OP(DescribeTable)
+ZAE_AWS_OP(DeleteTable)
+ZAE_AWS_OP(ListTables)
+ZAE_AWS_OP(UpdateTimeToLive)
+ZAE_AWS_OP(ListStreams)
+ZAE_AWS_OP(DescribeStream)
+ZAE_AWS_OP(GetShardIterator)
+ZAE_AWS_OP(GetRecords)
+#undef ZAE_AWS_OP
+
+// The typed aws::Error for a non-200 response (body may be anything).
+std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op);
+
+// DynamoDB JSON of one item ({"attr": {"S": "x"}, ...}), for tests and tools.
+std::string ItemToJson(const Item& item);
+Item ItemFromJson(std::string_view json);
+
+std::string Base64Encode(std::string_view bytes);
+std::string Base64Decode(std::string_view text);  // throws InvalidResponse
+
+}  // namespace zae::aws
+
+#endif  // ZAE_AWS_PROTOCOL_H_
