@@ -76,7 +76,7 @@ class Lease {
   friend class RateLimiterImpl;
   Lease(std::shared_ptr<LeaseWriter> writer, std::vector<LeaseEntry> entries, bool noop);
   void CheckActive() const;
-  void ApplyLocal(const Amounts& amounts, bool force);
+  void ApplyLocal(const Amounts& amounts, bool negate);
 
   std::shared_ptr<LeaseWriter> writer_;
   std::vector<LeaseEntry> entries_;

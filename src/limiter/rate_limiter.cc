@@ -1,0 +1,247 @@
+#include "zae/rate_limiter.h"
+
+#include <algorithm>
+
+#include "limiter/keys.h"
+#include "limiter/rate_limiter_impl.h"
+#include "zae/admin.h"
+#include "zae/errors.h"
+#include "zae/validate.h"
+
+namespace zae {
+
+const char* ToString(OnUnavailable v) { return v == OnUnavailable::kAllow ? "allow" : "block"; }
+
+std::optional<OnUnavailable> ParseOnUnavailable(const std::string& s) {
+  if (s == "allow") return OnUnavailable::kAllow;
+  if (s == "block") return OnUnavailable::kBlock;
+  return std::nullopt;
+}
+
+const char* ToString(ConfigSource v) {
+  switch (v) {
+    case ConfigSource::kEntity:
+      return "entity";
+    case ConfigSource::kEntityDefault:
+      return "entity_default";
+    case ConfigSource::kResource:
+      return "resource";
+    case ConfigSource::kSystem:
+      return "system";
+    case ConfigSource::kOverride:
+      return "override";
+  }
+  return "?";
+}
+
+Lease AcquireResult::lease_or_throw() {
+  if (!allowed()) throw RateLimitExceeded(*denial_);
+  return take_lease();
+}
+
+RateLimiterImpl::RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOptions options,
+                                 std::string ns_id)
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      ns_(std::move(ns_id)),
+      clock_(options_.clock ? *options_.clock : *SystemClock::Default()),
+      caps_(store_->capabilities()),
+      cache_(*store_, ns_, clock_, options_.config_cache_ttl_seconds),
+      writer_(std::make_shared<LeaseWriter>(store_, ns_, clock_)) {}
+
+namespace {
+
+struct BucketView {
+  std::vector<Limit> limits;
+  std::vector<BucketState> states;
+};
+
+}  // namespace
+
+Amounts RateLimiterImpl::Available(const std::string& entity_id, const std::string& resource,
+                                   const std::optional<std::vector<Limit>>& limits) {
+  ValidateIdentifier(entity_id);
+  ValidateResource(resource);
+  if (limits) ValidateLimits(*limits);
+  const int64_t now = clock_.NowMs();
+  auto view = [&](const std::string& id) {
+    BucketView v;
+    v.limits = ResolveWithFallback(id, resource, limits).limits;
+    if (v.limits.empty()) return v;
+    auto item = store_->Get(keys::Bucket(ns_, id, resource, 0), false);
+    const codec::BucketItem b = item ? codec::DecodeBucket(*item) : codec::BucketItem{};
+    for (const Limit& l : v.limits) {
+      auto it = b.limits.find(l.name);
+      BucketState s = it != b.limits.end() ? it->second : BucketState::FromLimit(l, now);
+      s.capacity_milli = l.capacity_milli();
+      s.refill_amount_milli = l.refill_amount_milli();
+      s.refill_period_ms = l.refill_period_ms();
+      v.states.push_back(s);
+    }
+    return v;
+  };
+  BucketView child = view(entity_id);
+  if (child.limits.empty()) {
+    throw ValidationError(
+        "limits", "entity=" + entity_id + ", resource=" + resource,
+        "No limits configured for entity '" + entity_id + "' and resource '" + resource + "'");
+  }
+  Amounts out;
+  for (size_t i = 0; i < child.limits.size(); ++i) {
+    out[child.limits[i].name] = AvailableTokens(child.states[i], now);
+  }
+  const EntityInfo info = LookupEntity(entity_id);
+  if (info.cascade && info.parent_id) {
+    BucketView parent = view(*info.parent_id);
+    for (size_t i = 0; i < parent.limits.size(); ++i) {
+      const int64_t a = AvailableTokens(parent.states[i], now);
+      auto [it, inserted] = out.emplace(parent.limits[i].name, a);
+      if (!inserted) it->second = std::min(it->second, a);
+    }
+  }
+  return out;
+}
+
+double RateLimiterImpl::TimeUntilAvailable(const std::string& entity_id,
+                                           const std::string& resource, const Amounts& needed,
+                                           const std::optional<std::vector<Limit>>& limits) {
+  for (const auto& [name, amount] : needed) {
+    if (amount < 0) throw ValidationError("needed", name, "amounts must not be negative");
+  }
+  const Amounts available = Available(entity_id, resource, limits);
+  // Recompute per bucket so the refill rate of each limit is used.
+  ValidateIdentifier(entity_id);
+  const int64_t now = clock_.NowMs();
+  double wait = 0;
+  auto account = [&](const std::string& id) {
+    const std::vector<Limit> ls = ResolveWithFallback(id, resource, limits).limits;
+    auto item = store_->Get(keys::Bucket(ns_, id, resource, 0), false);
+    const codec::BucketItem b = item ? codec::DecodeBucket(*item) : codec::BucketItem{};
+    for (const Limit& l : ls) {
+      auto n = needed.find(l.name);
+      if (n == needed.end() || n->second == 0) continue;
+      auto it = b.limits.find(l.name);
+      BucketState s = it != b.limits.end() ? it->second : BucketState::FromLimit(l, now);
+      s.capacity_milli = l.capacity_milli();
+      s.refill_amount_milli = l.refill_amount_milli();
+      s.refill_period_ms = l.refill_period_ms();
+      wait = std::max(wait, zae::TimeUntilAvailable(s, n->second, now));
+    }
+  };
+  for (const auto& [name, amount] : needed) {
+    if (!available.count(name)) {
+      throw ValidationError("needed", name,
+                            "'" + name + "' is not a limit of entity '" + entity_id +
+                                "' for resource '" + resource + "'");
+    }
+  }
+  account(entity_id);
+  const EntityInfo info = LookupEntity(entity_id);
+  if (info.cascade && info.parent_id) account(*info.parent_id);
+  return wait;
+}
+
+// ---- RateLimiter facade ----------------------------------------------------
+
+std::unique_ptr<RateLimiter> RateLimiter::Open(std::shared_ptr<Store> store,
+                                               RateLimiterOptions options) {
+  if (!store) throw ValidationError("store", "", "a store is required");
+  ValidateNamespaceName(options.namespace_name);
+  if (options.config_cache_ttl_seconds < 0) {
+    throw ValidationError("config_cache_ttl_seconds",
+                          std::to_string(options.config_cache_ttl_seconds), "must not be negative");
+  }
+  if (!options.principal.empty() && options.principal.rfind("arn:", 0) != 0) {
+    ValidateIdentifier(options.principal, "principal");
+  }
+  std::optional<std::string> ns = ResolveNamespace(*store, options.namespace_name);
+  if (!ns) {
+    if (!options.create_namespace) throw NamespaceNotFoundError(options.namespace_name);
+    DeployOptions deploy;
+    deploy.clock = options.clock;
+    Deploy(*store, deploy);
+    ns = RegisterNamespace(*store, options.namespace_name, options.clock).id;
+  } else if (auto version = ReadVersion(*store)) {
+    CheckCompatible(*version);
+  }
+  return std::unique_ptr<RateLimiter>(new RateLimiter(
+      std::make_unique<RateLimiterImpl>(std::move(store), std::move(options), *ns)));
+}
+
+RateLimiter::RateLimiter(std::unique_ptr<RateLimiterImpl> impl) : impl_(std::move(impl)) {}
+RateLimiter::~RateLimiter() = default;
+
+AcquireResult RateLimiter::Acquire(const std::string& e, const std::string& r, const Amounts& c,
+                                   const AcquireOptions& o) {
+  return impl_->Acquire(e, r, c, o);
+}
+Amounts RateLimiter::Available(const std::string& e, const std::string& r,
+                               const std::optional<std::vector<Limit>>& l) {
+  return impl_->Available(e, r, l);
+}
+double RateLimiter::TimeUntilAvailable(const std::string& e, const std::string& r, const Amounts& n,
+                                       const std::optional<std::vector<Limit>>& l) {
+  return impl_->TimeUntilAvailable(e, r, n, l);
+}
+bool RateLimiter::IsAvailable() {
+  try {
+    impl_->store_->Get(keys::Version(), false);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+Entity RateLimiter::CreateEntity(const std::string& id, const CreateEntityOptions& o) {
+  return impl_->CreateEntity(id, o);
+}
+std::optional<Entity> RateLimiter::GetEntity(const std::string& id) { return impl_->GetEntity(id); }
+int64_t RateLimiter::DeleteEntity(const std::string& id) { return impl_->DeleteEntity(id); }
+std::vector<Entity> RateLimiter::GetChildren(const std::string& p) { return impl_->GetChildren(p); }
+void RateLimiter::SetLimits(const std::string& id, const std::vector<Limit>& l,
+                            const std::string& r) {
+  impl_->SetLimits(id, l, r);
+}
+std::vector<Limit> RateLimiter::GetLimits(const std::string& id, const std::string& r) {
+  return impl_->GetLimits(id, r);
+}
+void RateLimiter::DeleteLimits(const std::string& id, const std::string& r) {
+  impl_->DeleteLimits(id, r);
+}
+Page<std::string> RateLimiter::ListEntitiesWithCustomLimits(const std::string& r, int limit,
+                                                            const std::string& cursor) {
+  return impl_->ListEntitiesWithCustomLimits(r, limit, cursor);
+}
+std::vector<std::string> RateLimiter::ListResourcesWithEntityConfigs() {
+  return impl_->ListResourcesWithEntityConfigs();
+}
+void RateLimiter::SetResourceDefaults(const std::string& r, const std::vector<Limit>& l) {
+  impl_->SetResourceDefaults(r, l);
+}
+std::vector<Limit> RateLimiter::GetResourceDefaults(const std::string& r) {
+  return impl_->GetResourceDefaults(r);
+}
+void RateLimiter::DeleteResourceDefaults(const std::string& r) { impl_->DeleteResourceDefaults(r); }
+std::vector<std::string> RateLimiter::ListResourcesWithDefaults() {
+  return impl_->ListResourcesWithDefaults();
+}
+void RateLimiter::SetSystemDefaults(const std::vector<Limit>& l, std::optional<OnUnavailable> m) {
+  impl_->SetSystemDefaults(l, m);
+}
+SystemDefaults RateLimiter::GetSystemDefaults() { return impl_->GetSystemDefaults(); }
+void RateLimiter::DeleteSystemDefaults() { impl_->DeleteSystemDefaults(); }
+ResolvedLimits RateLimiter::ResolveLimits(const std::string& e, const std::string& r) {
+  ValidateIdentifier(e);
+  ValidateEntityConfigResource(r);
+  return impl_->cache_.Resolve(e, r);
+}
+Page<AuditEvent> RateLimiter::GetAuditEvents(const std::string& e, int limit,
+                                             const std::string& cursor) {
+  return impl_->GetAuditEvents(e, limit, cursor);
+}
+CacheStats RateLimiter::GetCacheStats() const { return impl_->cache_.Stats(); }
+void RateLimiter::InvalidateConfigCache() { impl_->cache_.Clear(); }
+const std::string& RateLimiter::namespace_name() const { return impl_->options_.namespace_name; }
+const std::string& RateLimiter::namespace_id() const { return impl_->ns_; }
+Store& RateLimiter::store() { return *impl_->store_; }
+
+}  // namespace zae

@@ -1,0 +1,117 @@
+// Internals of RateLimiter and Lease. Not a public header.
+#ifndef ZAE_LIMITER_RATE_LIMITER_IMPL_H_
+#define ZAE_LIMITER_RATE_LIMITER_IMPL_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "limiter/codec.h"
+#include "limiter/config_cache.h"
+#include "zae/rate_limiter.h"
+
+namespace zae {
+
+// Writes a lease's adjustments and rollbacks. Shared by the limiter and its
+// leases so a lease may outlive nothing but the store.
+class LeaseWriter {
+ public:
+  LeaseWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock)
+      : store_(std::move(store)), ns_(std::move(ns)), clock_(clock) {}
+  // One unconditional-delta UpdateItem per (entity, resource, shard) group:
+  // tk -= delta, tc += delta for each entry's delta (tokens). Zero deltas
+  // are skipped; groups are written concurrently.
+  void WriteDeltas(const std::vector<LeaseEntry>& entries, const std::vector<int64_t>& deltas);
+  const Clock& clock() const { return clock_; }
+
+ private:
+  std::shared_ptr<Store> store_;
+  std::string ns_;
+  const Clock& clock_;
+};
+
+class RateLimiterImpl {
+ public:
+  RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOptions options, std::string ns_id);
+
+  AcquireResult Acquire(const std::string& entity_id, const std::string& resource,
+                        const Amounts& consume, const AcquireOptions& options);
+  Amounts Available(const std::string& entity_id, const std::string& resource,
+                    const std::optional<std::vector<Limit>>& limits);
+  double TimeUntilAvailable(const std::string& entity_id, const std::string& resource,
+                            const Amounts& needed, const std::optional<std::vector<Limit>>& limits);
+
+  // Admin (rate_limiter_admin.cc).
+  Entity CreateEntity(const std::string& id, const CreateEntityOptions& options);
+  std::optional<Entity> GetEntity(const std::string& id);
+  int64_t DeleteEntity(const std::string& id);
+  std::vector<Entity> GetChildren(const std::string& parent_id);
+  void SetLimits(const std::string& id, const std::vector<Limit>& limits, const std::string& res);
+  std::vector<Limit> GetLimits(const std::string& id, const std::string& resource);
+  void DeleteLimits(const std::string& id, const std::string& resource);
+  Page<std::string> ListEntitiesWithCustomLimits(const std::string& resource, int limit,
+                                                 const std::string& cursor);
+  std::vector<std::string> ListResourcesWithEntityConfigs();
+  void SetResourceDefaults(const std::string& resource, const std::vector<Limit>& limits);
+  std::vector<Limit> GetResourceDefaults(const std::string& resource);
+  void DeleteResourceDefaults(const std::string& resource);
+  std::vector<std::string> ListResourcesWithDefaults();
+  void SetSystemDefaults(const std::vector<Limit>& limits, std::optional<OnUnavailable> mode);
+  SystemDefaults GetSystemDefaults();
+  void DeleteSystemDefaults();
+  Page<AuditEvent> GetAuditEvents(const std::string& entity_id, int limit,
+                                  const std::string& cursor);
+
+  std::shared_ptr<Store> store_;
+  RateLimiterOptions options_;
+  std::string ns_;
+  const Clock& clock_;
+  Capabilities caps_;
+  ConfigCache cache_;
+  std::shared_ptr<LeaseWriter> writer_;
+
+ private:
+  struct EntityInfo {
+    bool cascade = false;
+    std::optional<std::string> parent_id;
+  };
+  // A bucket the slow path wrote recently with the current config: the fast
+  // path may admit on it without resolving config until `verified_until`.
+  struct BucketInfo {
+    int64_t verified_until = 0;
+    std::set<std::string> limit_names;
+  };
+  struct Attempt;  // result of one try of a path
+
+  std::optional<AcquireResult> FastPath(const std::string& entity_id, const std::string& resource,
+                                        const Amounts& consume, int64_t now);
+  std::optional<AcquireResult> SlowPath(const std::string& entity_id, const std::string& resource,
+                                        const Amounts& consume,
+                                        const std::optional<std::vector<Limit>>& fallback,
+                                        int64_t now);
+  ResolvedLimits ResolveWithFallback(const std::string& entity_id, const std::string& resource,
+                                     const std::optional<std::vector<Limit>>& fallback);
+  EntityInfo LookupEntity(const std::string& entity_id);
+  void RememberEntity(const std::string& entity_id, const EntityInfo& info);
+  void RememberBucket(const std::string& entity_id, const std::string& resource,
+                      std::set<std::string> names, int64_t now);
+  void ForgetBuckets();
+  Lease MakeLease(std::vector<LeaseEntry> entries);
+  void Audit(const std::string& entity_id, const std::string& action,
+             std::optional<std::string> resource, Value::Map details);
+  OnUnavailable ResolveMode(const AcquireOptions& options);
+
+  std::mutex mu_;
+  std::map<std::string, EntityInfo> entities_;
+  std::map<std::pair<std::string, std::string>, BucketInfo> buckets_;
+  std::atomic<int> last_mode_{-1};
+};
+
+}  // namespace zae
+
+#endif  // ZAE_LIMITER_RATE_LIMITER_IMPL_H_
