@@ -1,0 +1,137 @@
+// SqliteStore: the embedded default backend, a Store kept in one SQLite file
+// that several threads and several processes on one host may share.
+//
+// Schema (version 1; docs/sqlite.md explains it at length):
+//
+//   CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+//     -- ('schema_version', '1')
+//   CREATE TABLE items(
+//     pk TEXT NOT NULL, sk TEXT NOT NULL,
+//     gsi1pk TEXT, gsi1sk TEXT, gsi2pk TEXT, gsi2sk TEXT,
+//     gsi3pk TEXT, gsi3sk TEXT, gsi4pk TEXT, gsi4sk TEXT,
+//     ttl INTEGER,
+//     data TEXT NOT NULL,  -- the whole item, typed JSON (item_codec.h)
+//     PRIMARY KEY(pk, sk)) WITHOUT ROWID;
+//   CREATE INDEX items_gsiN ON items(gsiNpk, gsiNsk) WHERE both NOT NULL;  -- N=1..4
+//   CREATE INDEX items_ttl ON items(ttl) WHERE ttl IS NOT NULL;
+//
+// `data` is the source of truth; the other columns are copies of the item's
+// PK, SK, GSI{n}PK, GSI{n}SK (when they are strings) and `ttl` (when it is a
+// number), kept only so SQL can index them. An item whose GSI key attributes
+// are missing or not strings is simply absent from that index, as in DynamoDB.
+//
+// Transactions: every Store call is one short SQLite transaction. Writes run
+// under BEGIN IMMEDIATE, so the read-modify-write of a conditional update is
+// atomic across threads and processes; reads run outside any write
+// transaction (BatchGet in one deferred read transaction, so it sees one
+// snapshot). The file is put in WAL mode with synchronous=NORMAL: a commit
+// survives a process crash; the last commits may be lost on power failure.
+//
+// Thread safety: safe for concurrent use. Each call borrows a connection from
+// a small pool owned by the store (a connection and its cached prepared
+// statements are used by one thread at a time). Writers of one process queue
+// on a mutex; writers of different processes wait on SQLite's lock through
+// the busy timeout, then the call is retried `busy_retries` times before it
+// throws a retryable StoreError.
+//
+// Errors: the constructor throws StoreError when the file cannot be opened or
+// written (missing directory, permissions, not a database, unknown schema
+// version); calls throw StoreError for I/O errors, lock timeouts and corrupt
+// rows. Parent directories are not created.
+#ifndef ZAE_SQLITE_STORE_H_
+#define ZAE_SQLITE_STORE_H_
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "zae/store.h"
+
+namespace zae {
+
+struct SqliteOptions {
+  // How long one statement waits for another connection's lock.
+  std::chrono::milliseconds busy_timeout{5000};
+  // Extra attempts of a whole call that still found the database busy.
+  int busy_retries = 3;
+  // Query page size when QueryRequest::limit is 0.
+  int default_page_size = 1000;
+  // Idle connections kept open for reuse; more are opened on demand.
+  size_t max_idle_connections = 8;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database file at `path` and its schema.
+  explicit SqliteStore(std::string path, SqliteOptions opts = {});
+  ~SqliteStore() override;
+
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  std::string Describe() const override { return "sqlite:" + path_; }
+  Capabilities capabilities() const override { return {}; }
+  void Provision(const ProvisionOptions& options) override;
+
+  std::optional<Item> Get(const ItemKey& key, bool consistent = false) override;
+  std::vector<std::optional<Item>> BatchGet(const std::vector<ItemKey>& keys,
+                                            bool consistent = false) override;
+  WriteResult Write(const WriteOp& op) override;
+  std::vector<WriteResult> WriteEach(const std::vector<WriteOp>& ops) override;
+  TransactResult Transact(const std::vector<WriteOp>& ops) override;
+  void BatchWrite(const std::vector<WriteOp>& ops) override;
+  QueryPage Query(const QueryRequest& request) override;
+  int64_t DeleteExpired(int64_t now_seconds) override;
+  StoreStats stats() const override;
+  void ResetStats() override;
+
+  const std::string& path() const { return path_; }
+
+  class Connection;  // one sqlite3 handle and its statement cache
+
+ private:
+  enum Op {
+    kGetItem,
+    kBatchGetItem,
+    kPutItem,
+    kUpdateItem,
+    kDeleteItem,
+    kConditionCheck,
+    kTransactWriteItems,
+    kBatchWriteItem,
+    kQuery,
+    kNumOps
+  };
+
+  // Borrows a connection for the duration of one call.
+  class Lease;
+  std::unique_ptr<Connection> Acquire();
+  void Release(std::unique_ptr<Connection> conn);
+
+  // Runs `body` inside one transaction, retrying on SQLITE_BUSY.
+  template <class F>
+  auto RunWrite(F&& body);
+  template <class F>
+  auto RunRead(F&& body);
+
+  void Count(Op op) { calls_[op].fetch_add(1, std::memory_order_relaxed); }
+
+  const std::string path_;
+  const SqliteOptions opts_;
+
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  // Serializes this process's writers so they queue instead of polling
+  // SQLite's file lock.
+  std::mutex write_mu_;
+
+  std::array<std::atomic<int64_t>, kNumOps> calls_{};
+};
+
+}  // namespace zae
+
+#endif  // ZAE_SQLITE_STORE_H_

@@ -1,0 +1,276 @@
+// SqliteStore behaviour beyond the shared contract (store_conformance_test.cc):
+// opening errors, the schema, persistence, corrupt rows, lock timeouts.
+#include "zae/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "store/store_test_util.h"
+#include "zae/errors.h"
+
+namespace zae {
+namespace {
+
+using testing::DeleteOf;
+using testing::PutOf;
+using testing::ScratchDir;
+
+Item MakeItem(const std::string& pk, const std::string& sk, Item attrs = {}) {
+  attrs["PK"] = Value(pk);
+  attrs["SK"] = Value(sk);
+  return attrs;
+}
+
+// A raw connection, to look at or damage the file behind the store's back.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawDb() { sqlite3_close(db_); }
+  void Exec(const std::string& sql) {
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+  }
+  // The first column of the first row, as text ("" for none/NULL).
+  std::string One(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
+    std::string out;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
+  // All rows of a one-column query, joined by '\n'.
+  std::string All(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
+    std::string out;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      const auto* t = sqlite3_column_text(s, sqlite3_column_count(s) - 1);
+      out += std::string(t ? reinterpret_cast<const char*>(t) : "") + "\n";
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::string OpenError(const std::string& path) {
+  try {
+    SqliteStore store(path);
+  } catch (const StoreError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SqliteStoreTest, MissingDirectoryIsAClearError) {
+  ScratchDir dir;
+  const std::string err = OpenError(dir.path() + "/no/such/dir/zae.db");
+  EXPECT_NE(err.find("cannot open SQLite store"), std::string::npos) << err;
+  EXPECT_NE(err.find("does not exist"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/no"));  // not created
+}
+
+TEST(SqliteStoreTest, UnwritableDirectoryIsAClearError) {
+  if (geteuid() == 0) GTEST_SKIP() << "root may write anywhere";
+  ScratchDir dir;
+  const std::string ro = dir.path() + "/ro";
+  ASSERT_EQ(mkdir(ro.c_str(), 0555), 0);
+  const std::string err = OpenError(ro + "/zae.db");
+  EXPECT_NE(err.find("not writable"), std::string::npos) << err;
+}
+
+TEST(SqliteStoreTest, DirectoryOrNonDatabaseFileIsAClearError) {
+  ScratchDir dir;
+  std::string err = OpenError(dir.path());
+  EXPECT_NE(err.find("cannot open SQLite store"), std::string::npos) << err;
+  const std::string junk = dir.path() + "/junk.db";
+  std::ofstream(junk) << std::string(4096, 'x');
+  err = OpenError(junk);
+  EXPECT_NE(err.find("not a database"), std::string::npos) << err;
+}
+
+TEST(SqliteStoreTest, RejectsInMemoryPaths) {
+  EXPECT_THROW(SqliteStore(""), StoreError);
+  EXPECT_THROW(SqliteStore(":memory:"), StoreError);
+}
+
+TEST(SqliteStoreTest, UnknownSchemaVersionIsRefused) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteStore(path).Provision({});
+  RawDb(path).Exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+  const std::string err = OpenError(path);
+  EXPECT_NE(err.find("schema version '2'"), std::string::npos) << err;
+}
+
+TEST(SqliteStoreTest, SchemaIsAsDocumented) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteStore store(path);
+  store.Provision({});
+  store.Provision({});  // idempotent
+  RawDb db(path);
+  EXPECT_EQ(db.One("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(db.One("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
+  EXPECT_EQ(db.All("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'items_%' "
+                   "ORDER BY name"),
+            "items_gsi1\nitems_gsi2\nitems_gsi3\nitems_gsi4\nitems_ttl\n");
+
+  ASSERT_TRUE(store
+                  .Write(PutOf(MakeItem("ns/BUCKET#e#r#0", "#STATE",
+                                        {{"GSI2PK", Value("ns/RESOURCE#r")},
+                                         {"GSI2SK", Value("BUCKET#e#0")},
+                                         {"GSI4PK", Value(7)},  // not a string: not indexed
+                                         {"ttl", Value(123)},
+                                         {"tk", Value(5)}})))
+                  .ok());
+  EXPECT_EQ(db.All("SELECT pk, sk, gsi1pk, gsi2pk, gsi2sk, gsi4pk, ttl FROM items"),
+            "123\n");  // only the last column is printed
+  EXPECT_EQ(db.One("SELECT gsi2pk || '|' || gsi2sk || '|' || ttl || '|' || "
+                   "(gsi1pk IS NULL) || (gsi4pk IS NULL) FROM items"),
+            "ns/RESOURCE#r|BUCKET#e#0|123|11");
+  EXPECT_EQ(db.One("SELECT json_extract(data, '$.tk.N') FROM items"), "5");
+
+  // The query shapes SqliteStore::Query uses are served by the indexes
+  // without a sort.
+  const std::string plan = db.All(
+      "EXPLAIN QUERY PLAN SELECT data FROM items WHERE gsi2pk = ? AND gsi2sk IS NOT NULL "
+      "AND gsi2sk >= ? AND gsi2sk < ? AND (gsi2sk, pk, sk) > (?, ?, ?) "
+      "ORDER BY gsi2sk ASC, pk ASC, sk ASC LIMIT 11");
+  EXPECT_NE(plan.find("items_gsi2"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+  const std::string ttl_plan = db.All(
+      "EXPLAIN QUERY PLAN DELETE FROM items WHERE (pk, sk) IN "
+      "(SELECT pk, sk FROM items WHERE ttl < ?1 LIMIT 1000)");
+  EXPECT_NE(ttl_plan.find("items_ttl"), std::string::npos) << ttl_plan;
+}
+
+TEST(SqliteStoreTest, DataPersistsAndIsSharedBetweenInstances) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  const Item item = MakeItem("p", "s", {{"v", Value(1)}});
+  {
+    SqliteStore a(path);
+    SqliteStore b(path);
+    ASSERT_TRUE(a.Write(PutOf(item)).ok());
+    EXPECT_EQ(b.Get({"p", "s"}), item);
+    Update u;
+    u.key = {"p", "s"};
+    u.add = {{"v", 1}};
+    ASSERT_TRUE(b.Write(u).ok());
+    EXPECT_EQ(a.Get({"p", "s"})->at("v"), Value(2));
+  }
+  SqliteStore reopened(path);
+  EXPECT_EQ(reopened.Get({"p", "s"})->at("v"), Value(2));
+  EXPECT_EQ(reopened.Describe(), "sqlite:" + path);
+}
+
+TEST(SqliteStoreTest, ArbitraryBytesInKeysAndPrefixes) {
+  ScratchDir dir;
+  SqliteStore store(dir.path() + "/zae.db");
+  const std::string nul("a\0b", 3);
+  for (const std::string& sk : {std::string("a"), std::string("a\xff"), std::string("a\xff\xff"),
+                                std::string("b"), nul, std::string("\xff")}) {
+    ASSERT_TRUE(store.Write(PutOf(MakeItem(nul, sk, {{"sk", Value(sk)}}))).ok());
+    EXPECT_EQ(store.Get({nul, sk})->at("sk"), Value(sk));
+  }
+  QueryRequest q;
+  q.hash = nul;
+  q.sort_prefix = "a\xff";
+  std::vector<std::string> got;
+  for (const auto& item : store.Query(q).items) got.push_back(item.at("SK").as_string());
+  EXPECT_EQ(got, (std::vector<std::string>{"a\xff", "a\xff\xff"}));
+  q.sort_prefix = "\xff";
+  EXPECT_EQ(store.Query(q).items.size(), 1u);
+  q.sort_prefix = "a";
+  EXPECT_EQ(store.Query(q).items.size(), 4u);
+}
+
+TEST(SqliteStoreTest, CorruptRowsThrowStoreErrorAndLeaveTheStoreUsable) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteStore store(path);
+  ASSERT_TRUE(store.Write(PutOf(MakeItem("p", "good"))).ok());
+  RawDb db(path);
+  db.Exec("INSERT INTO items(pk, sk, data) VALUES('p', 'bad', '{\"PK\":{\"S\":')");
+  db.Exec(
+      "INSERT INTO items(pk, sk, data) VALUES('p', 'moved', "
+      "'{\"PK\":{\"S\":\"p\"},\"SK\":{\"S\":\"elsewhere\"}}')");
+  EXPECT_THROW(store.Get({"p", "bad"}), StoreError);
+  EXPECT_THROW(store.Get({"p", "moved"}), StoreError);
+  EXPECT_THROW(store.BatchGet({{"p", "good"}, {"p", "bad"}}), StoreError);
+  Update u;
+  u.key = {"p", "bad"};
+  u.add = {{"n", 1}};
+  EXPECT_THROW(store.Write(u), StoreError);
+  EXPECT_THROW(store.Transact({PutOf(MakeItem("p", "new")), u}), StoreError);
+  EXPECT_EQ(store.Get({"p", "new"}), std::nullopt);  // rolled back
+  QueryRequest q;
+  q.hash = "p";
+  EXPECT_THROW(store.Query(q), StoreError);
+  // Other rows still work, and a blind Put or Delete replaces a damaged row.
+  EXPECT_TRUE(store.Get({"p", "good"}));
+  ASSERT_TRUE(store.Write(PutOf(MakeItem("p", "bad"))).ok());
+  EXPECT_EQ(store.Get({"p", "bad"}), MakeItem("p", "bad"));
+  EXPECT_THROW(store.Write(DeleteOf({"p", "moved"}, {}, true)), StoreError);
+  ASSERT_TRUE(store.Write(DeleteOf({"p", "moved"})).ok());
+  EXPECT_EQ(store.Query(q).items.size(), 2u);
+}
+
+TEST(SqliteStoreTest, LockTimeoutIsARetryableStoreError) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteOptions opts;
+  opts.busy_timeout = std::chrono::milliseconds(100);
+  opts.busy_retries = 1;
+  SqliteStore store(path, opts);
+  ASSERT_TRUE(store.Write(PutOf(MakeItem("p", "s"))).ok());
+  RawDb other(path);
+  other.Exec("BEGIN IMMEDIATE");  // holds the write lock
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    store.Write(PutOf(MakeItem("p", "t")));
+    ADD_FAILURE() << "write succeeded under another writer's lock";
+  } catch (const StoreError& e) {
+    EXPECT_TRUE(e.retryable()) << e.what();
+  }
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(150));  // two attempts of 100 ms
+  EXPECT_LT(waited, std::chrono::seconds(3));
+  // Readers are not blocked by a writer (WAL).
+  EXPECT_TRUE(store.Get({"p", "s"}));
+  other.Exec("ROLLBACK");
+  EXPECT_TRUE(store.Write(PutOf(MakeItem("p", "t"))).ok());
+}
+
+TEST(SqliteStoreTest, DeleteExpiredWorksInChunks) {
+  ScratchDir dir;
+  SqliteStore store(dir.path() + "/zae.db");
+  std::vector<WriteOp> puts;
+  for (int i = 0; i < 2500; ++i) {
+    puts.push_back(PutOf(MakeItem("p", std::to_string(i), {{"ttl", Value(i % 2 ? 10 : 100)}})));
+  }
+  store.BatchWrite(puts);
+  EXPECT_EQ(store.DeleteExpired(50), 1250);
+  QueryRequest q;
+  q.hash = "p";
+  q.limit = 5000;
+  EXPECT_EQ(store.Query(q).items.size(), 1250u);
+}
+
+}  // namespace
+}  // namespace zae
