@@ -1,6 +1,7 @@
 #include "limiter/codec.h"
 
 #include <ctime>
+#include <mutex>
 #include <random>
 
 #include "limiter/keys.h"
@@ -114,14 +115,37 @@ std::string IsoSeconds(int64_t epoch_ms) {
 
 std::string NewUlid(int64_t epoch_ms) {
   static const char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string out(26, '0');
-  uint64_t ts = static_cast<uint64_t>(epoch_ms) & ((uint64_t{1} << 48) - 1);
-  for (int i = 9; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = kAlphabet[ts & 31];
-    ts >>= 5;
+  // Monotonic within the process: events written in one millisecond still
+  // list in the order they happened (newest first by SK).
+  static std::mutex mu;
+  static uint64_t last_ms = 0, hi = 0, lo = 0;  // 80 random bits = 16 + 64
+  uint64_t ms = static_cast<uint64_t>(epoch_ms) & ((uint64_t{1} << 48) - 1);
+  uint64_t r_hi, r_lo;
+  {
+    std::lock_guard lock(mu);
+    if (ms <= last_ms) {
+      ms = last_ms;
+      if (++lo == 0) hi = (hi + 1) & 0xFFFF;
+    } else {
+      static std::mt19937_64 rng{std::random_device{}()};
+      last_ms = ms;
+      hi = rng() & 0xFFFF;
+      lo = rng() >> 1;  // headroom so increments rarely carry
+    }
+    r_hi = hi;
+    r_lo = lo;
   }
-  for (int i = 10; i < 26; ++i) out[static_cast<size_t>(i)] = kAlphabet[rng() & 31];
+  std::string out(26, '0');
+  for (int i = 9; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kAlphabet[ms & 31];
+    ms >>= 5;
+  }
+  // 80 bits -> 16 characters: the low 64 bits, then the high 16.
+  for (int i = 25; i >= 10; --i) {
+    out[static_cast<size_t>(i)] = kAlphabet[r_lo & 31];
+    r_lo = (r_lo >> 5) | ((r_hi & 31) << 59);
+    r_hi >>= 5;
+  }
   return out;
 }
 
