@@ -49,7 +49,7 @@ void CheckCompatible(const VersionRecord& record);
 
 struct NamespaceInfo {
   std::string name;
-  std::string id;  // opaque 11-character id used in every key
+  std::string id;      // opaque 11-character id used in every key
   std::string status;  // active, deleted, purging
   std::string created_at;
   std::optional<std::string> deleted_at;
@@ -58,7 +58,8 @@ struct NamespaceInfo {
 // Returns the id of an active namespace, or nullopt.
 std::optional<std::string> ResolveNamespace(Store& store, const std::string& name);
 // Registers `name` (idempotent: returns the existing id when active).
-NamespaceInfo RegisterNamespace(Store& store, const std::string& name, const Clock* clock = nullptr);
+NamespaceInfo RegisterNamespace(Store& store, const std::string& name,
+                                const Clock* clock = nullptr);
 std::vector<NamespaceInfo> ListNamespaces(Store& store);  // active only
 std::optional<NamespaceInfo> ShowNamespace(Store& store, const std::string& name);
 // Soft delete: the name stops resolving; data stays until purged.

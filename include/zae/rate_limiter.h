@@ -72,7 +72,7 @@ struct AcquireOptions {
 
 struct RateLimiterOptions {
   std::string namespace_name = "default";
-  const Clock* clock = nullptr;  // nullptr = SystemClock::Default()
+  const Clock* clock = nullptr;           // nullptr = SystemClock::Default()
   int64_t config_cache_ttl_seconds = 60;  // 0 disables the cache
   double bucket_ttl_multiplier = 7;       // <= 0: buckets never expire
   bool speculative_writes = true;         // the one-write fast path

@@ -18,7 +18,7 @@ using Amounts = std::map<std::string, int64_t>;
 
 // What acquire does when the store cannot be reached.
 enum class OnUnavailable { kBlock, kAllow };
-const char* ToString(OnUnavailable v);                        // "block" / "allow"
+const char* ToString(OnUnavailable v);  // "block" / "allow"
 std::optional<OnUnavailable> ParseOnUnavailable(const std::string& s);
 
 // Where resolved limits came from, in precedence order.
