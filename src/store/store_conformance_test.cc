@@ -495,6 +495,16 @@ TEST_P(StoreConformanceTest, WriteEachReturnsOneIndependentResultPerOp) {
   EXPECT_EQ(Get("p", "b"), std::nullopt);
 }
 
+TEST_P(StoreConformanceTest, WriteEachRunsEveryOpBeforeRethrowingAnError) {
+  ASSERT_TRUE(store().Write(PutOf(MakeItem("p", "text", {{"n", Value("x")}}))).ok());
+  Update bad = Upd(K("p", "text"));
+  bad.add = {{"n", 1}};  // ADD to a string: an error, not a condition failure
+  Update good = Upd(K("p", "after"));
+  good.add = {{"n", 1}};
+  EXPECT_ANY_THROW(store().WriteEach({bad, good}));
+  EXPECT_EQ(Get("p", "after"), MakeItem("p", "after", {{"n", Value(1)}}));
+}
+
 // --- Query -----------------------------------------------------------------
 
 std::vector<std::string> Attr(const std::vector<Item>& items, const std::string& name) {
