@@ -142,7 +142,11 @@ std::pair<std::string, std::string> IndexAttributes(Index index) {
 
 QueryPage QueryItems(std::vector<const Item*> candidates, const QueryRequest& req,
                      int default_page_size) {
-  const auto [hash_attr, sort_attr] = IndexAttributes(req.index);
+  // Plain variables, not a structured binding: clang 14 (the fuzz build)
+  // cannot capture bindings in the lambdas below.
+  const std::pair<std::string, std::string> attrs = IndexAttributes(req.index);
+  const std::string& hash_attr = attrs.first;
+  const std::string& sort_attr = attrs.second;
   auto str = [](const Item& item, const std::string& attr) -> const std::string* {
     auto it = item.find(attr);
     return it != item.end() && it->second.is_string() ? &it->second.as_string() : nullptr;
