@@ -45,6 +45,7 @@ struct Profile {
   std::string id;
   std::string description;
   double mean_interval_s;  // mean time between requests
+  double busy_interval_s;  // from half time on, when > 0 (a traffic spike)
   int prompt_min, prompt_max;
   int completion_min, completion_max;
   int max_tokens;  // what the client asks for; the estimate reserves it
@@ -90,13 +91,17 @@ class Rng {
 };
 
 std::vector<Profile> Profiles() {
+  // Tuned so each key tells its own story within a minute: web and mobile
+  // mostly pass, batch hits its rpm, agent its tpm, and vip's backfill in
+  // the second half drains the project so the other keys feel it too.
   return {
-      {"key-web", "web app, steady", 3.0, 200, 900, 100, 500, 1000, true},
-      {"key-mobile", "mobile app, light", 4.0, 100, 300, 50, 250, 500, true},
-      {"key-batch", "batch job, hammers and ignores retry-after", 0.5, 300, 800, 100, 300, 500,
+      {"key-web", "web app, steady", 4.0, 0, 200, 600, 100, 400, 600, true},
+      {"key-mobile", "mobile app, light", 4.0, 0, 100, 300, 50, 250, 300, true},
+      {"key-batch", "batch job, hammers and ignores retry-after", 0.5, 0, 50, 200, 20, 150, 200,
        false},
-      {"key-agent", "coding agent, huge prompts", 2.5, 2500, 6000, 400, 1500, 2000, true},
-      {"key-vip", "partner key, own higher limits", 1.2, 800, 2500, 200, 900, 1000, true},
+      {"key-agent", "coding agent, huge prompts", 5.0, 0, 2500, 6000, 400, 1500, 2000, true},
+      {"key-vip", "partner key, own limits; starts a backfill at half time", 2.5, 0.6, 300, 1200,
+       100, 500, 600, true},
   };
 }
 
@@ -141,7 +146,7 @@ int RunDemo(Context& ctx, const DemoArgs& a) {
   const std::vector<Limit> key_defaults = {Limit::PerMinute("rpm", 20),
                                            Limit::PerMinute("tpm", 12'000)};
   const std::vector<Limit> project_limits = {Limit::PerMinute("rpm", 100),
-                                             Limit::PerMinute("tpm", 45'000)};
+                                             Limit::PerMinute("tpm", 30'000)};
   const std::vector<Limit> vip_limits = {Limit::PerMinute("rpm", 60),
                                          Limit::PerMinute("tpm", 30'000)};
   limiter->SetResourceDefaults(kModel, key_defaults);
@@ -185,6 +190,7 @@ int RunDemo(Context& ctx, const DemoArgs& a) {
   int64_t next_lease = 1;
   int64_t next_report = start_ms + 5000;
   bool showed_adjust = false;
+  bool spike_announced = false;
   const auto real_start = std::chrono::steady_clock::now();
 
   auto report = [&](int64_t at) {
@@ -195,12 +201,14 @@ int RunDemo(Context& ctx, const DemoArgs& a) {
       denied += s.denied;
     }
     const Amounts project = limiter->Available(kProject, kModel);
-    char line[200];
+    char line[256];
     std::snprintf(line, sizeof line,
-                  "[%s] %4d requests  %4d allowed  %4d denied  | %s left: rpm %3lld/100  "
-                  "tpm %6s/45,000\n",
+                  "[%s] %4d requests  %4d allowed  %4d denied  | %s left: rpm %3lld/%lld  "
+                  "tpm %6s/%s\n",
                   Elapsed(at - start_ms).c_str(), req, ok, denied, kProject,
-                  static_cast<long long>(Get(project, "rpm")), Commas(Get(project, "tpm")).c_str());
+                  static_cast<long long>(Get(project, "rpm")),
+                  static_cast<long long>(project_limits[0].capacity),
+                  Commas(Get(project, "tpm")).c_str(), Commas(project_limits[1].capacity).c_str());
     out << line << std::flush;
   };
 
@@ -247,8 +255,13 @@ int RunDemo(Context& ctx, const DemoArgs& a) {
     const int completion = rng.Uniform(p.completion_min, p.completion_max);
     const int64_t estimate = prompt + p.max_tokens;
     const int64_t actual = prompt + completion;
-    int64_t next_in =
-        std::max<int64_t>(50, static_cast<int64_t>(rng.Exponential(p.mean_interval_s) * 1000));
+    const bool busy = p.busy_interval_s > 0 && ev.at_ms >= start_ms + duration_ms / 2;
+    if (busy && !spike_announced) {
+      if (show) out << "  " << p.id << " starts a backfill: many more requests from now on\n";
+      spike_announced = true;
+    }
+    const double interval = busy ? p.busy_interval_s : p.mean_interval_s;
+    int64_t next_in = std::max<int64_t>(50, static_cast<int64_t>(rng.Exponential(interval) * 1000));
 
     AcquireResult r = limiter->Acquire(p.id, kModel, {{"rpm", 1}, {"tpm", estimate}});
     if (r.allowed()) {
@@ -339,8 +352,10 @@ int RunDemo(Context& ctx, const DemoArgs& a) {
                                           .Set("available", ToJson(project_left))));
     return kExitOk;
   }
-  out << "\nUsage after " << a.duration << " s (tokens = real tokens of allowed requests; "
-      << "refunded = estimate - real, returned at commit):\n";
+  out << "\nUsage after " << a.duration << " s\n"
+      << "  tokens   real tokens of allowed requests\n"
+      << "  refunded estimate - real, returned to the buckets at commit\n"
+      << "  left     what the key can use now: its own bucket, capped by the project's\n\n";
   t.Print(out);
   out << "\nThe data stays in namespace '" << a.ns << "'. Try:\n"
       << "  zae-limiter -N " << a.ns << " entity children " << kProject << "\n"
