@@ -245,61 +245,134 @@ OnUnavailable RateLimiterImpl::ResolveMode(const AcquireOptions& options) {
   return last < 0 ? OnUnavailable::kBlock : static_cast<OnUnavailable>(last);
 }
 
+namespace {
+
+// One bucket the fast path writes, and the limit names it conditions on.
+struct FastTarget {
+  std::string entity;
+  std::set<std::string> names;
+};
+
+Update FastUpdate(const std::string& ns, const FastTarget& t, const std::string& resource,
+                  const Amounts& consume, int64_t now, bool sharding) {
+  Update u;
+  u.key = keys::Bucket(ns, t.entity, resource, 0);
+  for (const std::string& name : t.names) {
+    const int64_t m = ToMilli(Amount(consume, name));
+    if (m != 0) {
+      u.add.emplace_back(keys::BucketAttr(name, "tk"), -m);
+      u.add.emplace_back(keys::BucketAttr(name, "tc"), m);
+    }
+    // Also for zero: a limit in debt blocks every acquire, as in the slow path.
+    u.condition.Compare(keys::BucketAttr(name, "tk"), Predicate::Op::kGe, Value(m));
+  }
+  if (sharding) {
+    u.add.emplace_back(keys::BucketAttr("wcu", "tk"), -1000);
+    u.add.emplace_back(keys::BucketAttr("wcu", "tc"), 1000);
+    u.condition.Compare(keys::BucketAttr("wcu", "tk"), Predicate::Op::kGe, Value(1000));
+  }
+  u.condition.Exists("PK");
+  u.condition.AnyOf({{"ttl", Predicate::Op::kNotExists, {}},
+                     {"ttl", Predicate::Op::kGt, Value(FloorDiv(now, 1000))}});
+  u.return_new = true;
+  u.return_old_on_failure = true;
+  return u;
+}
+
+// The unconditional ADD that gives a fast-path consumption back.
+Update UndoUpdate(const std::string& ns, const FastTarget& t, const std::string& resource,
+                  const Amounts& consume) {
+  Update u;
+  u.key = keys::Bucket(ns, t.entity, resource, 0);
+  for (const std::string& name : t.names) {
+    const int64_t m = ToMilli(Amount(consume, name));
+    if (m == 0) continue;
+    u.add.emplace_back(keys::BucketAttr(name, "tk"), m);
+    u.add.emplace_back(keys::BucketAttr(name, "tc"), -m);
+  }
+  u.condition.Exists("PK");
+  return u;
+}
+
+std::set<std::string> AppLimitNames(const codec::BucketItem& b) {
+  std::set<std::string> out;
+  for (const auto& [name, state] : b.limits) {
+    if (name != kWcuLimitName) out.insert(name);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::optional<AcquireResult> RateLimiterImpl::FastPath(const std::string& entity_id,
                                                        const std::string& resource,
                                                        const Amounts& consume, int64_t now) {
-  struct Target {
-    std::string entity;
-    std::set<std::string> names;
+  // With the cache off every acquire verifies the stored config.
+  if (options_.config_cache_ttl_seconds <= 0) return std::nullopt;
+  std::set<std::string> consume_names;
+  for (const auto& [name, amount] : consume) consume_names.insert(name);
+  // A bucket this process has not verified yet is tried with the consumed
+  // names only (the reference's speculative write); a verified one with all
+  // of its limits; an expired verification goes to the slow path.
+  auto target_for = [&](const std::string& entity) -> std::optional<FastTarget> {
+    auto b = buckets_.find({entity, resource});
+    if (b == buckets_.end()) return FastTarget{entity, consume_names};
+    if (b->second.verified_until < now) return std::nullopt;
+    return FastTarget{entity, b->second.limit_names};
   };
-  std::vector<Target> targets;
+  std::vector<FastTarget> targets;
+  bool entity_known;
   {
     std::lock_guard lock(mu_);
+    auto child = target_for(entity_id);
+    if (!child) return std::nullopt;
+    targets.push_back(std::move(*child));
     auto ent = entities_.find(entity_id);
-    auto b = buckets_.find({entity_id, resource});
-    if (ent == entities_.end() || b == buckets_.end() || b->second.verified_until < now) {
-      return std::nullopt;
-    }
-    targets.push_back({entity_id, b->second.limit_names});
-    if (ent->second.cascade && ent->second.parent_id) {
-      auto pb = buckets_.find({*ent->second.parent_id, resource});
-      if (pb == buckets_.end() || pb->second.verified_until < now) return std::nullopt;
-      targets.push_back({*ent->second.parent_id, pb->second.limit_names});
+    entity_known = ent != entities_.end();
+    if (entity_known && ent->second.cascade && ent->second.parent_id) {
+      auto parent = target_for(*ent->second.parent_id);
+      if (!parent) return std::nullopt;
+      targets.push_back(std::move(*parent));
     }
   }
-  for (const auto& [name, amount] : consume) {
+  for (const std::string& name : consume_names) {
     bool known = false;
     for (const auto& t : targets) known |= t.names.count(name) > 0;
     if (!known) return std::nullopt;  // the slow path validates or adds it
   }
   std::vector<WriteOp> ops;
   for (const auto& t : targets) {
-    Update u;
-    u.key = keys::Bucket(ns_, t.entity, resource, 0);
-    for (const std::string& name : t.names) {
-      const int64_t m = ToMilli(Amount(consume, name));
-      if (m != 0) {
-        u.add.emplace_back(keys::BucketAttr(name, "tk"), -m);
-        u.add.emplace_back(keys::BucketAttr(name, "tc"), m);
-      }
-      // Also for zero: a limit in debt blocks every acquire, as in the slow path.
-      u.condition.Compare(keys::BucketAttr(name, "tk"), Predicate::Op::kGe, Value(m));
-    }
-    if (caps_.sharding) {
-      u.add.emplace_back(keys::BucketAttr("wcu", "tk"), -1000);
-      u.add.emplace_back(keys::BucketAttr("wcu", "tc"), 1000);
-      u.condition.Compare(keys::BucketAttr("wcu", "tk"), Predicate::Op::kGe, Value(1000));
-    }
-    u.condition.Exists("PK");
-    u.condition.AnyOf({{"ttl", Predicate::Op::kNotExists, {}},
-                       {"ttl", Predicate::Op::kGt, Value(FloorDiv(now, 1000))}});
-    u.return_new = true;
-    u.return_old_on_failure = true;
-    ops.push_back(std::move(u));
+    ops.push_back(FastUpdate(ns_, t, resource, consume, now, caps_.sharding));
   }
   std::vector<WriteResult> results =
       ops.size() == 1 ? std::vector<WriteResult>{store_->Write(ops[0])} : store_->WriteEach(ops);
+  // First sight of this entity: its bucket says whether it cascades.
+  if (!entity_known && results[0].ok() && results[0].item) {
+    const codec::BucketItem b = codec::DecodeBucket(*results[0].item);
+    RememberEntity(entity_id, {b.cascade, b.parent_id});
+    if (b.cascade && b.parent_id) {
+      std::optional<FastTarget> parent;
+      {
+        std::lock_guard lock(mu_);
+        parent = target_for(*b.parent_id);
+      }
+      if (!parent) {
+        store_->Write(UndoUpdate(ns_, targets[0], resource, consume));
+        return std::nullopt;
+      }
+      targets.push_back(std::move(*parent));
+      results.push_back(
+          store_->Write(FastUpdate(ns_, targets.back(), resource, consume, now, caps_.sharding)));
+    }
+  }
 
+  auto undo_successes = [&] {
+    std::vector<WriteOp> undo;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (results[i].ok()) undo.push_back(UndoUpdate(ns_, targets[i], resource, consume));
+    }
+    if (!undo.empty()) store_->WriteEach(undo);
+  };
   bool all_ok = true;
   for (const auto& r : results) all_ok &= r.ok();
   if (all_ok) {
@@ -310,28 +383,21 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(const std::string& entity
       for (const auto& [name, state] : b.limits) {
         if (name == kWcuLimitName) continue;
         const int64_t c = Amount(consume, name);
+        if (c == 0 && state.tokens_milli < 0) {  // an unnamed limit in debt
+          undo_successes();
+          return std::nullopt;  // the slow path reports the denial
+        }
         entries.push_back(
             LeaseEntry{targets[i].entity, resource, LimitOfState(name, state), state, c, c, 0});
       }
+      std::lock_guard lock(mu_);
+      buckets_.try_emplace(
+          {targets[i].entity, resource},
+          BucketInfo{now + options_.config_cache_ttl_seconds * 1000, AppLimitNames(b)});
     }
     return AcquireResult(MakeLease(std::move(entries)));
   }
-  // Undo the writes that succeeded, then decide from the failed items.
-  std::vector<WriteOp> undo;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    if (!results[i].ok()) continue;
-    Update u;
-    u.key = keys::Bucket(ns_, targets[i].entity, resource, 0);
-    for (const std::string& name : targets[i].names) {
-      const int64_t m = ToMilli(Amount(consume, name));
-      if (m == 0) continue;
-      u.add.emplace_back(keys::BucketAttr(name, "tk"), m);
-      u.add.emplace_back(keys::BucketAttr(name, "tc"), -m);
-    }
-    u.condition.Exists("PK");
-    if (!u.add.empty()) undo.push_back(std::move(u));
-  }
-  if (!undo.empty()) store_->WriteEach(undo);
+  undo_successes();
   std::vector<LimitStatus> statuses;
   bool refill_helps = true;
   for (size_t i = 0; i < targets.size(); ++i) {
