@@ -1,0 +1,145 @@
+// The exact store calls each acquire scenario of runtime.md §7 makes, on
+// every store (the limiter issues the same calls whatever the backend).
+// docs/request-counts.md puts these next to the reference's numbers.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "limiter/limiter_test_util.h"
+
+namespace zae::testing {
+namespace {
+
+using Calls = std::map<std::string, int64_t>;
+
+class RequestCount : public LimiterTest {
+ protected:
+  void SetUp() override {
+    LimiterTest::SetUp();
+    if (IsSkipped()) return;
+    limiter().SetResourceDefaults("gpt-4",
+                                  {Limit::PerMinute("rpm", 100), Limit::PerMinute("tpm", 10000)});
+  }
+  // Calls made by `fn`.
+  template <typename Fn>
+  Calls Count(Fn fn) {
+    store_->ResetStats();
+    fn();
+    return store_->stats().calls;
+  }
+  void Acquire(RateLimiter& l, const std::string& entity, Amounts consume, bool allowed = true) {
+    auto r = l.Acquire(entity, "gpt-4", consume);
+    ASSERT_EQ(r.allowed(), allowed);
+    if (r) r.lease().Commit();
+  }
+};
+
+TEST_P(RequestCount, S3FirstAcquireEverThenS1Warm) {
+  auto cold = Open();
+  EXPECT_EQ(Count([&] {
+              Acquire(*cold, "k1", {{"rpm", 1}, {"tpm", 10}});
+            }),
+            (Calls{{"UpdateItem", 1}, {"BatchGetItem", 2}, {"PutItem", 1}}));
+  EXPECT_EQ(Count([&] {
+              Acquire(*cold, "k1", {{"rpm", 1}, {"tpm", 10}});
+            }),
+            (Calls{{"UpdateItem", 1}}));
+}
+
+TEST_P(RequestCount, S2ColdProcessOnAWarmBucketIsOneWrite) {
+  Acquire(limiter(), "k1", {{"rpm", 1}});
+  auto fresh = Open();
+  EXPECT_EQ(Count([&] { Acquire(*fresh, "k1", {{"rpm", 1}}); }), (Calls{{"UpdateItem", 1}}));
+}
+
+TEST_P(RequestCount, S4RefillNeededReadsOnceAndWritesOnce) {
+  limiter().SetLimits("k1", {Limit::PerMinute("rpm", 2)}, "gpt-4");
+  Acquire(limiter(), "k1", {{"rpm", 2}});
+  clock_.Advance(30'000);  // one token back
+  // The failed fast write, the bucket read, the refilling write.
+  EXPECT_EQ(Count([&] {
+              Acquire(limiter(), "k1", {{"rpm", 1}});
+            }),
+            (Calls{{"UpdateItem", 2}, {"BatchGetItem", 1}}));
+}
+
+TEST_P(RequestCount, S5FastRejectionIsOneCall) {
+  limiter().SetLimits("k1", {Limit::PerMinute("rpm", 1)}, "gpt-4");
+  Acquire(limiter(), "k1", {{"rpm", 1}});
+  EXPECT_EQ(Count([&] {
+              Acquire(limiter(), "k1", {{"rpm", 1}}, false);
+            }),
+            (Calls{{"UpdateItem", 1}}));
+}
+
+TEST_P(RequestCount, S7S8CascadeColdIsSequentialWarmIsOneRoundTrip) {
+  limiter().CreateEntity("proj", {});
+  limiter().CreateEntity("k1", {.parent_id = "proj", .cascade = true});
+  Acquire(limiter(), "k1", {{"rpm", 1}});  // creates both buckets
+  auto fresh = Open();
+  // S7: entity unknown to this process: child, then parent.
+  EXPECT_EQ(Count([&] { Acquire(*fresh, "k1", {{"rpm", 1}}); }), (Calls{{"UpdateItem", 2}}));
+  // S8: both written together (WriteEach: concurrent on DynamoDB).
+  EXPECT_EQ(Count([&] { Acquire(*fresh, "k1", {{"rpm", 1}}); }), (Calls{{"UpdateItem", 2}}));
+}
+
+TEST_P(RequestCount, S9CascadeParentExhaustedCompensatesTheChild) {
+  limiter().CreateEntity("proj", {});
+  limiter().CreateEntity("k1", {.parent_id = "proj", .cascade = true});
+  limiter().SetLimits("proj", {Limit::PerMinute("rpm", 1)}, "gpt-4");
+  Acquire(limiter(), "k1", {{"rpm", 1}});
+  EXPECT_EQ(Count([&] {
+              Acquire(limiter(), "k1", {{"rpm", 1}}, false);
+            }),
+            (Calls{{"UpdateItem", 3}}));
+  EXPECT_EQ(limiter().Available("k1", "gpt-4", std::nullopt)["rpm"], 0);  // min with parent
+}
+
+TEST_P(RequestCount, S11CascadeFirstAcquireIsOneTransaction) {
+  limiter().CreateEntity("proj", {});
+  limiter().CreateEntity("k1", {.parent_id = "proj", .cascade = true});
+  auto fresh = Open();
+  // Failed fast write; child config; META + child bucket; parent config;
+  // parent bucket; one transaction creating both.
+  EXPECT_EQ(
+      Count([&] {
+        Acquire(*fresh, "k1", {{"rpm", 1}});
+      }),
+      (Calls{{"UpdateItem", 1}, {"BatchGetItem", 3}, {"GetItem", 1}, {"TransactWriteItems", 1}}));
+}
+
+TEST_P(RequestCount, S15S16AdjustAndRollbackAddOneWritePerBucket) {
+  Acquire(limiter(), "k1", {{"rpm", 1}});
+  EXPECT_EQ(
+      Count([&] {
+        Lease lease = limiter().Acquire("k1", "gpt-4", {{"rpm", 1}, {"tpm", 100}}).take_lease();
+        lease.Adjust({{"tpm", 50}});
+      }),
+      (Calls{{"UpdateItem", 2}}));
+  EXPECT_EQ(Count([&] {
+              try {
+                Lease lease = limiter().Acquire("k1", "gpt-4", {{"rpm", 1}}).take_lease();
+                throw std::runtime_error("boom");
+              } catch (const std::runtime_error&) {
+              }
+            }),
+            (Calls{{"UpdateItem", 2}}));
+  // No net change: no extra write.
+  EXPECT_EQ(Count([&] {
+              Lease lease = limiter().Acquire("k1", "gpt-4", {{"rpm", 1}}).take_lease();
+              lease.Adjust({{"tpm", 5}});
+              lease.Adjust({{"tpm", -5}});
+            }),
+            (Calls{{"UpdateItem", 1}}));
+}
+
+TEST_P(RequestCount, S17AvailableReadsOneItemPerBucketNotPerLimit) {
+  Acquire(limiter(), "k1", {{"rpm", 1}});
+  limiter().GetEntity("k1");  // entity cache warm
+  EXPECT_EQ(Count([&] { limiter().Available("k1", "gpt-4"); }), (Calls{{"GetItem", 1}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, RequestCount, ::testing::ValuesIn(StoreFactories()), FactoryName);
+
+}  // namespace
+}  // namespace zae::testing
