@@ -18,11 +18,11 @@ step "format check"
 scripts/format.sh --check
 
 step "configure + build (release, -Werror)"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZAE_WERROR=ON >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DZAE_WERROR=ON >/dev/null
 cmake --build build/release -j"$jobs"
 
 step "configure + build (asan+ubsan)"
-cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
   -DZAE_SANITIZE=ON -DZAE_BUILD_BENCH=OFF -DZAE_WERROR=ON >/dev/null
 cmake --build build/asan -j"$jobs"
 
