@@ -10,6 +10,6 @@ cd "$root"
 jobs=${ZAE_JOBS:-$(nproc)}
 
 scripts/deps.sh
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZAE_WERROR=ON >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DZAE_WERROR=ON >/dev/null
 cmake --build build/release -j"$jobs" --target zae-limiter
 exec build/release/src/cli/zae-limiter demo "$@"
