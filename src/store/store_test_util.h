@@ -24,6 +24,13 @@
 #include "zae/sqlite_store.h"
 #include "zae/store.h"
 
+#if __has_include("zae/dynamodb_store.h")
+#include <random>
+
+#include "zae/dynamodb_store.h"
+#define ZAE_TEST_HAVE_DYNAMODB_STORE 1
+#endif
+
 namespace zae::testing {
 
 struct StoreFactory {
@@ -45,11 +52,39 @@ inline std::function<std::string()> RequireEnv(const char* var) {
   };
 }
 
+#ifdef ZAE_TEST_HAVE_DYNAMODB_STORE
+// A fresh, provisioned table "zt-<random hex>" on $ZAE_TEST_DYNAMODB_ENDPOINT
+// (DynamoDB Local), deleted when the store is destroyed. Credentials and
+// region are fixed so the developer's AWS environment is not needed.
+inline std::unique_ptr<Store> OpenFreshDynamoTable() {
+  std::random_device rd;
+  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  static const char kHex[] = "0123456789abcdef";
+  std::string name = "zt-";
+  for (int i = 0; i < 16; ++i) name += kHex[rng() % 16];
+  DynamoDbOptions o;
+  o.table = name;
+  o.region = "us-east-1";
+  const char* endpoint = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
+  o.endpoint = endpoint ? endpoint : "";
+  o.access_key_id = "test";
+  o.secret_access_key = "test";
+  o.delete_table_on_destroy = true;
+  auto store = std::make_unique<DynamoDbStore>(std::move(o));
+  store->Provision(ProvisionOptions{});
+  return store;
+}
+#endif
+
 inline std::vector<StoreFactory> StoreFactories() {
   return {
       {"memory", nullptr, [](const std::string&) { return std::make_unique<MemoryStore>(); }},
       {"sqlite", nullptr,
        [](const std::string& dir) { return std::make_unique<SqliteStore>(dir + "/store.db"); }},
+#ifdef ZAE_TEST_HAVE_DYNAMODB_STORE
+      {"dynamodb", RequireEnv("ZAE_TEST_DYNAMODB_ENDPOINT"),
+       [](const std::string&) { return OpenFreshDynamoTable(); }},
+#endif
   };
 }
 

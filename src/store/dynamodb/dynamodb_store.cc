@@ -1,0 +1,844 @@
+#include "zae/dynamodb_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <map>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "aws/client.h"
+#include "aws/errors.h"
+#include "store/apply.h"
+#include "zae/bucket.h"
+#include "zae/errors.h"
+
+namespace zae {
+namespace {
+
+using AV = aws::AttributeValue;
+
+template <class... Ts>
+struct Overload : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overload(Ts...) -> Overload<Ts...>;
+
+// ---- Values ----
+
+AV ToAttr(const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kNull:
+      return AV::Null();
+    case Value::Type::kBool:
+      return AV::Bool(v.as_bool());
+    case Value::Type::kNumber:
+      return AV::N(v.as_number());
+    case Value::Type::kString:
+      return AV::S(v.as_string());
+    case Value::Type::kStringSet: {
+      const auto& ss = v.as_string_set();
+      return AV::SS(std::vector<std::string>(ss.begin(), ss.end()));
+    }
+    case Value::Type::kList: {
+      std::vector<AV> l;
+      l.reserve(v.as_list().size());
+      for (const auto& e : v.as_list()) l.push_back(ToAttr(e));
+      return AV::L(std::move(l));
+    }
+    case Value::Type::kMap: {
+      aws::Item m;
+      for (const auto& [k, e] : v.as_map()) m.emplace(k, ToAttr(e));
+      return AV::M(std::move(m));
+    }
+  }
+  return AV::Null();
+}
+
+aws::Item ToAwsItem(const Item& item) {
+  aws::Item out;
+  for (const auto& [k, v] : item) out.emplace(k, ToAttr(v));
+  return out;
+}
+
+// An integer N, clamped to the int64 range (DynamoDB's ADD does not
+// saturate; the contract does). Anything else throws StoreError.
+int64_t ParseNumber(const std::string& n) {
+  size_t i = 0;
+  const bool neg = !n.empty() && n[0] == '-';
+  if (neg || (!n.empty() && n[0] == '+')) i = 1;
+  if (i >= n.size()) throw StoreError("DynamoDB: malformed number '" + n + "'");
+  // Accept "123", "-5", and an integral value written with a fraction of zeros.
+  size_t end = n.size();
+  const size_t dot = n.find('.');
+  if (dot != std::string::npos) {
+    for (size_t j = dot + 1; j < n.size(); ++j) {
+      if (n[j] != '0') throw StoreError("DynamoDB: non-integer number '" + n + "'");
+    }
+    end = dot;
+  }
+  if (i >= end) throw StoreError("DynamoDB: malformed number '" + n + "'");
+  // Magnitude as uint64 with overflow detection.
+  uint64_t mag = 0;
+  bool overflow = false;
+  for (size_t j = i; j < end; ++j) {
+    const char c = n[j];
+    if (c < '0' || c > '9') throw StoreError("DynamoDB: non-integer number '" + n + "'");
+    const auto digit = static_cast<uint64_t>(c - '0');
+    if (!overflow) {
+      if (mag > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
+        overflow = true;
+      } else {
+        mag = mag * 10 + digit;
+      }
+    }
+  }
+  constexpr auto kMax = std::numeric_limits<int64_t>::max();
+  constexpr auto kMin = std::numeric_limits<int64_t>::min();
+  constexpr auto kMaxMag = static_cast<uint64_t>(kMax);
+  if (neg) {
+    if (overflow || mag > kMaxMag + 1) return kMin;
+    if (mag == kMaxMag + 1) return kMin;
+    return -static_cast<int64_t>(mag);
+  }
+  if (overflow || mag > kMaxMag) return kMax;
+  return static_cast<int64_t>(mag);
+}
+
+Value FromAttr(const AV& a) {
+  switch (a.type()) {
+    case AV::Type::kNull:
+      return Value();
+    case AV::Type::kBool:
+      return Value(a.boolean());
+    case AV::Type::kN:
+      return Value(ParseNumber(a.n()));
+    case AV::Type::kS:
+      return Value(a.s());
+    case AV::Type::kSS: {
+      Value::StringSet ss(a.ss().begin(), a.ss().end());
+      return Value(std::move(ss));
+    }
+    case AV::Type::kL: {
+      Value::List l;
+      l.reserve(a.l().size());
+      for (const auto& e : a.l()) l.push_back(FromAttr(e));
+      return Value(std::move(l));
+    }
+    case AV::Type::kM: {
+      Value::Map m;
+      for (const auto& [k, e] : a.m()) m.emplace(k, FromAttr(e));
+      return Value(std::move(m));
+    }
+    default:
+      throw StoreError(std::string("DynamoDB: unsupported attribute type ") +
+                       aws::TypeName(a.type()));
+  }
+}
+
+Item FromAwsItem(const aws::Item& item) {
+  Item out;
+  for (const auto& [k, v] : item) out.emplace(k, FromAttr(v));
+  return out;
+}
+
+std::optional<Item> FromAwsItem(const std::optional<aws::Item>& item) {
+  if (!item) return std::nullopt;
+  return FromAwsItem(*item);
+}
+
+aws::Item KeyItem(const ItemKey& key) {
+  aws::Item k;
+  k.emplace("PK", AV::S(key.pk));
+  k.emplace("SK", AV::S(key.sk));
+  return k;
+}
+
+ItemKey KeyOfAws(const aws::Item& item) {
+  auto pk = item.find("PK");
+  auto sk = item.find("SK");
+  if (pk == item.end() || sk == item.end() || pk->second.type() != AV::Type::kS ||
+      sk->second.type() != AV::Type::kS) {
+    throw StoreError("DynamoDB: item without string PK/SK");
+  }
+  return ItemKey{pk->second.s(), sk->second.s()};
+}
+
+// ---- Expressions (index-based placeholders only) ----
+
+class Expr {
+ public:
+  std::string Name(const std::string& attr) {
+    auto it = name_of_.find(attr);
+    if (it != name_of_.end()) return it->second;
+    std::string p = "#n" + std::to_string(name_of_.size());
+    name_of_.emplace(attr, p);
+    names_.emplace(p, attr);
+    return p;
+  }
+  std::string Val(AV v) {
+    std::string p = ":v" + std::to_string(values_.size());
+    values_.emplace(p, std::move(v));
+    return p;
+  }
+  std::string Condition(const zae::Condition& cond) {
+    std::string out;
+    for (const auto& clause : cond.clauses) {
+      if (!out.empty()) out += " AND ";
+      if (clause.empty()) {  // an empty clause never holds
+        const std::string pk = Name("PK");
+        out += "(attribute_exists(" + pk + ") AND attribute_not_exists(" + pk + "))";
+        continue;
+      }
+      out += "(";
+      for (size_t i = 0; i < clause.size(); ++i) {
+        if (i) out += " OR ";
+        out += Pred(clause[i]);
+      }
+      out += ")";
+    }
+    return out;
+  }
+  // DynamoDB rejects an expression that names one attribute in two actions,
+  // so actions on one attribute are first folded in the contract's order
+  // (set, set_if_not_exists, add, add_to_set, delete_from_set, remove):
+  // a later REMOVE wins; actions after a SET are computed here; ADD after
+  // set_if_not_exists becomes SET #n = if_not_exists(#n, :v) + :d.
+  std::string Update(const zae::Update& u) {
+    std::set<std::string> removed(u.remove.begin(), u.remove.end());
+    std::map<std::string, Value> set_vals;
+    std::vector<std::string> set_order;
+    for (const auto& [n, v] : u.set) {
+      if (removed.count(n)) continue;
+      if (!set_vals.count(n)) set_order.push_back(n);
+      set_vals[n] = v;
+    }
+    std::map<std::string, std::pair<Value, int64_t>> if_absent;  // value, then delta
+    std::vector<std::string> if_absent_order;
+    for (const auto& [n, v] : u.set_if_not_exists) {
+      if (removed.count(n) || set_vals.count(n) || if_absent.count(n)) continue;
+      if_absent.emplace(n, std::make_pair(v, int64_t{0}));
+      if_absent_order.push_back(n);
+    }
+    std::map<std::string, int64_t> adds;
+    std::vector<std::string> add_order;
+    for (const auto& [n, d] : u.add) {
+      if (removed.count(n)) continue;
+      if (auto it = set_vals.find(n); it != set_vals.end()) {
+        it->second = Value(SaturatingAdd(it->second.as_number(), d));
+      } else if (auto ia = if_absent.find(n); ia != if_absent.end()) {
+        ia->second.second = SaturatingAdd(ia->second.second, d);
+      } else {
+        if (!adds.count(n)) add_order.push_back(n);
+        adds[n] = SaturatingAdd(adds[n], d);
+      }
+    }
+    std::map<std::string, Value::StringSet> add_sets, del_sets;
+    std::vector<std::string> add_set_order, del_set_order;
+    for (const auto& [n, members] : u.add_to_set) {
+      if (removed.count(n) || members.empty()) continue;
+      if (auto it = set_vals.find(n); it != set_vals.end()) {
+        Value::StringSet ss = it->second.as_string_set();
+        ss.insert(members.begin(), members.end());
+        it->second = Value(std::move(ss));
+      } else {
+        if (!add_sets.count(n)) add_set_order.push_back(n);
+        add_sets[n].insert(members.begin(), members.end());
+      }
+    }
+    for (const auto& [n, members] : u.delete_from_set) {
+      if (removed.count(n) || members.empty()) continue;
+      if (auto it = set_vals.find(n); it != set_vals.end()) {
+        Value::StringSet ss = it->second.as_string_set();
+        for (const auto& m : members) ss.erase(m);
+        if (ss.empty()) {
+          set_vals.erase(it);
+          set_order.erase(std::find(set_order.begin(), set_order.end(), n));
+          removed.insert(n);
+        } else {
+          it->second = Value(std::move(ss));
+        }
+      } else {
+        if (!del_sets.count(n)) del_set_order.push_back(n);
+        del_sets[n].insert(members.begin(), members.end());
+      }
+    }
+    std::vector<std::string> set, add, del, rem;
+    for (const auto& n : set_order) set.push_back(Name(n) + " = " + Val(ToAttr(set_vals.at(n))));
+    for (const auto& n : if_absent_order) {
+      const auto& [v, d] = if_absent.at(n);
+      const std::string p = Name(n);
+      std::string e = p + " = if_not_exists(" + p + ", " + Val(ToAttr(v)) + ")";
+      if (d != 0) e += " + " + Val(AV::N(d));
+      set.push_back(std::move(e));
+    }
+    auto ss_attr = [](const Value::StringSet& s) {
+      return AV::SS(std::vector<std::string>(s.begin(), s.end()));
+    };
+    for (const auto& n : add_order) add.push_back(Name(n) + " " + Val(AV::N(adds.at(n))));
+    for (const auto& n : add_set_order) add.push_back(Name(n) + " " + Val(ss_attr(add_sets.at(n))));
+    for (const auto& n : del_set_order) del.push_back(Name(n) + " " + Val(ss_attr(del_sets.at(n))));
+    for (const auto& n : removed) rem.push_back(Name(n));
+    std::string out;
+    auto section = [&](const char* kw, const std::vector<std::string>& parts) {
+      if (parts.empty()) return;
+      if (!out.empty()) out += " ";
+      out += kw;
+      for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : " ") + parts[i];
+    };
+    section("SET", set);
+    section("ADD", add);
+    section("DELETE", del);
+    section("REMOVE", rem);
+    return out;
+  }
+  aws::NameMap names() const { return names_; }
+  aws::ValueMap values() const { return values_; }
+
+ private:
+  std::string Pred(const Predicate& p) {
+    const std::string n = Name(p.attr);
+    switch (p.op) {
+      case Predicate::Op::kExists:
+        return "attribute_exists(" + n + ")";
+      case Predicate::Op::kNotExists:
+        return "attribute_not_exists(" + n + ")";
+      case Predicate::Op::kEq:
+        return n + " = " + Val(ToAttr(p.operand));
+      case Predicate::Op::kNe:
+        return n + " <> " + Val(ToAttr(p.operand));
+      case Predicate::Op::kLt:
+        return n + " < " + Val(ToAttr(p.operand));
+      case Predicate::Op::kLe:
+        return n + " <= " + Val(ToAttr(p.operand));
+      case Predicate::Op::kGt:
+        return n + " > " + Val(ToAttr(p.operand));
+      case Predicate::Op::kGe:
+        return n + " >= " + Val(ToAttr(p.operand));
+    }
+    return "";
+  }
+
+  std::map<std::string, std::string> name_of_;
+  aws::NameMap names_;
+  aws::ValueMap values_;
+};
+
+bool WantsOld(const WriteOp& op) {
+  return std::visit(Overload{[](const Put& p) { return p.return_old_on_failure; },
+                             [](const zae::Update& u) { return u.return_old_on_failure; },
+                             [](const Delete& d) { return d.return_old; },
+                             [](const ConditionCheck&) { return false; }},
+                    op);
+}
+
+aws::TransactWriteItem ToTransactItem(const std::string& table, const WriteOp& op,
+                                      bool return_old) {
+  aws::TransactWriteItem t;
+  t.table_name = table;
+  Expr e;
+  std::visit(Overload{[&](const Put& p) {
+                        KeyOf(p.item);
+                        t.kind = aws::TransactWriteItem::Kind::kPut;
+                        t.item = ToAwsItem(p.item);
+                        t.condition_expression = e.Condition(p.condition);
+                      },
+                      [&](const zae::Update& u) {
+                        t.kind = aws::TransactWriteItem::Kind::kUpdate;
+                        t.key = KeyItem(u.key);
+                        t.update_expression = e.Update(u);
+                        t.condition_expression = e.Condition(u.condition);
+                      },
+                      [&](const Delete& d) {
+                        t.kind = aws::TransactWriteItem::Kind::kDelete;
+                        t.key = KeyItem(d.key);
+                        t.condition_expression = e.Condition(d.condition);
+                      },
+                      [&](const ConditionCheck& c) {
+                        t.kind = aws::TransactWriteItem::Kind::kConditionCheck;
+                        t.key = KeyItem(c.key);
+                        t.condition_expression = e.Condition(c.condition);
+                        // DynamoDB requires a condition; an empty one always holds.
+                        if (t.condition_expression.empty()) {
+                          t.condition_expression = "attribute_exists(" + e.Name("PK") +
+                                                   ") OR attribute_not_exists(" + e.Name("PK") +
+                                                   ")";
+                        }
+                      }},
+             op);
+  t.expression_attribute_names = e.names();
+  t.expression_attribute_values = e.values();
+  if (return_old) t.return_values_on_condition_check_failure = "ALL_OLD";
+  return t;
+}
+
+aws::Request ToRequest(const std::string& table, const WriteOp& op) {
+  return std::visit(Overload{[&](const Put& p) -> aws::Request {
+                               KeyOf(p.item);
+                               aws::PutItemRequest r;
+                               r.table_name = table;
+                               r.item = ToAwsItem(p.item);
+                               Expr e;
+                               r.condition_expression = e.Condition(p.condition);
+                               r.expression_attribute_names = e.names();
+                               r.expression_attribute_values = e.values();
+                               if (p.return_old_on_failure)
+                                 r.return_values_on_condition_check_failure = "ALL_OLD";
+                               return r;
+                             },
+                             [&](const zae::Update& u) -> aws::Request {
+                               aws::UpdateItemRequest r;
+                               r.table_name = table;
+                               r.key = KeyItem(u.key);
+                               Expr e;
+                               r.update_expression = e.Update(u);
+                               r.condition_expression = e.Condition(u.condition);
+                               r.expression_attribute_names = e.names();
+                               r.expression_attribute_values = e.values();
+                               if (u.return_new) r.return_values = "ALL_NEW";
+                               if (u.return_old_on_failure)
+                                 r.return_values_on_condition_check_failure = "ALL_OLD";
+                               return r;
+                             },
+                             [&](const Delete& d) -> aws::Request {
+                               aws::DeleteItemRequest r;
+                               r.table_name = table;
+                               r.key = KeyItem(d.key);
+                               Expr e;
+                               r.condition_expression = e.Condition(d.condition);
+                               r.expression_attribute_names = e.names();
+                               r.expression_attribute_values = e.values();
+                               if (d.return_old) {
+                                 r.return_values = "ALL_OLD";
+                                 r.return_values_on_condition_check_failure = "ALL_OLD";
+                               }
+                               return r;
+                             },
+                             [&](const ConditionCheck&) -> aws::Request {
+                               aws::TransactWriteItemsRequest r;
+                               r.transact_items.push_back(ToTransactItem(table, op, false));
+                               return r;
+                             }},
+                    op);
+}
+
+// The outcome of one write: a result, or rethrows a non-condition error.
+WriteResult Interpret(const WriteOp& op, aws::Result& res) {
+  WriteResult out;
+  if (res.error) {
+    try {
+      std::rethrow_exception(res.error);
+    } catch (const aws::ConditionalCheckFailed& e) {
+      out.status = WriteStatus::kConditionFailed;
+      if (WantsOld(op)) out.item = FromAwsItem(e.item());
+      return out;
+    } catch (const aws::TransactionCanceled& e) {
+      if (std::holds_alternative<ConditionCheck>(op) && !e.reasons().empty() &&
+          e.reasons()[0].code == "ConditionalCheckFailed") {
+        out.status = WriteStatus::kConditionFailed;
+        return out;
+      }
+      throw;
+    }
+  }
+  std::visit(Overload{[&](aws::UpdateItemResponse& r) {
+                        if (std::get<zae::Update>(op).return_new)
+                          out.item = FromAwsItem(r.attributes);
+                      },
+                      [&](aws::DeleteItemResponse& r) {
+                        if (std::get<Delete>(op).return_old) out.item = FromAwsItem(r.attributes);
+                      },
+                      [](auto&) {}},
+             res.response);
+  return out;
+}
+
+std::pair<std::string, std::string> IndexKeys(Index index) { return store::IndexAttributes(index); }
+
+const char* IndexName(Index index) {
+  switch (index) {
+    case Index::kTable:
+      return "";
+    case Index::kGsi1:
+      return "GSI1";
+    case Index::kGsi2:
+      return "GSI2";
+    case Index::kGsi3:
+      return "GSI3";
+    case Index::kGsi4:
+      return "GSI4";
+  }
+  return "";
+}
+
+}  // namespace
+
+// ---- DynamoDbStore ----
+
+DynamoDbStore::DynamoDbStore(DynamoDbOptions options)
+    : options_(std::move(options)), narrow_gsi2_(options_.narrow_gsi2) {
+  if (options_.table.empty()) throw ValidationError("table", "", "a table name is required");
+  aws::ClientConfig config;
+  config.endpoint = options_.endpoint;
+  config.region = options_.region;
+  if (!options_.access_key_id.empty()) {
+    aws::Credentials c;
+    c.access_key_id = options_.access_key_id;
+    c.secret_access_key = options_.secret_access_key;
+    c.session_token = options_.session_token;
+    config.credentials = std::make_shared<aws::StaticCredentials>(std::move(c));
+  }
+  client_ = std::make_unique<aws::DynamoClient>(std::move(config));
+  region_ = client_->config().region;
+  endpoint_ = options_.endpoint.empty() ? "" : client_->config().endpoint;
+}
+
+DynamoDbStore::~DynamoDbStore() {
+  if (options_.delete_table_on_destroy && client_) {
+    try {
+      aws::DeleteTableRequest r;
+      r.table_name = options_.table;
+      client_->DeleteTable(r);
+    } catch (...) {
+    }
+  }
+}
+
+std::string DynamoDbStore::Describe() const {
+  std::string out = "dynamodb://" + options_.table + "?region=" + region_;
+  if (!endpoint_.empty()) out += "&endpoint=" + endpoint_;
+  return out;
+}
+
+Capabilities DynamoDbStore::capabilities() const {
+  Capabilities c;
+  c.sharding = true;
+  c.concurrent_writes = true;
+  c.native_ttl = true;
+  return c;
+}
+
+void DynamoDbStore::Provision(const ProvisionOptions& options) {
+  if (options.narrow_gsi2) narrow_gsi2_ = true;
+  aws::CreateTableRequest r;
+  r.table_name = options_.table;
+  auto attr = [&](const std::string& name) {
+    aws::AttributeDefinition d;
+    d.attribute_name = name;
+    d.attribute_type = "S";
+    r.attribute_definitions.push_back(d);
+  };
+  auto key = [](const std::string& name, const char* type) {
+    aws::KeySchemaElement k;
+    k.attribute_name = name;
+    k.key_type = type;
+    return k;
+  };
+  attr("PK");
+  attr("SK");
+  for (int i = 1; i <= 4; ++i) {
+    attr("GSI" + std::to_string(i) + "PK");
+    attr("GSI" + std::to_string(i) + "SK");
+  }
+  for (int i = 1; i <= 5; ++i) attr("LSI" + std::to_string(i) + "SK");
+  r.key_schema = {key("PK", "HASH"), key("SK", "RANGE")};
+  for (int i = 1; i <= 4; ++i) {
+    aws::SecondaryIndex g;
+    const std::string n = "GSI" + std::to_string(i);
+    g.index_name = n;
+    g.key_schema = {key(n + "PK", "HASH"), key(n + "SK", "RANGE")};
+    const bool keys_only = i >= 3 || (i == 2 && options.narrow_gsi2);
+    g.projection.projection_type = keys_only ? "KEYS_ONLY" : "ALL";
+    r.global_secondary_indexes.push_back(g);
+  }
+  for (int i = 1; i <= 5; ++i) {
+    aws::SecondaryIndex l;
+    const std::string n = "LSI" + std::to_string(i);
+    l.index_name = n;
+    l.key_schema = {key("PK", "HASH"), key(n + "SK", "RANGE")};
+    l.projection.projection_type = i % 2 == 1 ? "ALL" : "KEYS_ONLY";
+    r.local_secondary_indexes.push_back(l);
+  }
+  r.billing_mode = "PAY_PER_REQUEST";
+  aws::StreamSpecification s;
+  s.stream_enabled = true;
+  s.stream_view_type = "NEW_AND_OLD_IMAGES";
+  r.stream_specification = s;
+  try {
+    client_->CreateTable(r);
+  } catch (const aws::ResourceInUse&) {
+    // Exists already (or is being created): wait for it below.
+  }
+  client_->WaitForTable(options_.table);
+  aws::UpdateTimeToLiveRequest ttl;
+  ttl.table_name = options_.table;
+  ttl.attribute_name = "ttl";
+  ttl.enabled = true;
+  try {
+    client_->UpdateTimeToLive(ttl);
+  } catch (const aws::InvalidRequest& e) {
+    // "TimeToLive is already enabled" on a second Provision.
+    if (std::string(e.what()).find("already enabled") == std::string::npos) throw;
+  }
+}
+
+void DynamoDbStore::DeleteTable() {
+  aws::DeleteTableRequest r;
+  r.table_name = options_.table;
+  try {
+    client_->DeleteTable(r);
+  } catch (const aws::ResourceNotFound&) {
+    return;
+  }
+  client_->WaitForTable(options_.table, /*until_deleted=*/true);
+}
+
+std::optional<Item> DynamoDbStore::Get(const ItemKey& key, bool consistent) {
+  aws::GetItemRequest r;
+  r.table_name = options_.table;
+  r.key = KeyItem(key);
+  r.consistent_read = consistent;
+  return FromAwsItem(client_->GetItem(std::move(r)).item);
+}
+
+std::vector<std::optional<Item>> DynamoDbStore::BatchGet(const std::vector<ItemKey>& keys,
+                                                         bool consistent) {
+  std::vector<ItemKey> unique;
+  {
+    std::set<ItemKey> seen;
+    for (const auto& k : keys) {
+      if (seen.insert(k).second) unique.push_back(k);
+    }
+  }
+  std::map<ItemKey, Item> found;
+  constexpr size_t kChunk = 100;
+  for (size_t begin = 0; begin < unique.size(); begin += kChunk) {
+    aws::KeysAndAttributes ka;
+    ka.consistent_read = consistent;
+    for (size_t i = begin; i < std::min(unique.size(), begin + kChunk); ++i) {
+      ka.keys.push_back(KeyItem(unique[i]));
+    }
+    for (int round = 0;; ++round) {
+      aws::BatchGetItemRequest r;
+      r.request_items[options_.table] = std::move(ka);
+      aws::BatchGetItemResponse resp = client_->BatchGetItem(std::move(r));
+      for (const auto& [table, items] : resp.responses) {
+        for (const auto& item : items) found[KeyOfAws(item)] = FromAwsItem(item);
+      }
+      auto left = resp.unprocessed_keys.find(options_.table);
+      if (left == resp.unprocessed_keys.end() || left->second.keys.empty()) break;
+      if (round >= 3) throw StoreError("DynamoDB BatchGetItem: unprocessed keys remain", true);
+      ka = std::move(left->second);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 << round));
+    }
+  }
+  std::vector<std::optional<Item>> out;
+  out.reserve(keys.size());
+  for (const auto& k : keys) {
+    auto it = found.find(k);
+    if (it == found.end()) {
+      out.emplace_back(std::nullopt);
+    } else {
+      out.emplace_back(it->second);
+    }
+  }
+  return out;
+}
+
+WriteResult DynamoDbStore::Write(const WriteOp& op) {
+  std::vector<aws::Request> reqs;
+  reqs.push_back(ToRequest(options_.table, op));
+  auto results = client_->ExecuteAll(std::move(reqs));
+  return Interpret(op, results[0]);
+}
+
+std::vector<WriteResult> DynamoDbStore::WriteEach(const std::vector<WriteOp>& ops) {
+  std::vector<aws::Request> reqs;
+  reqs.reserve(ops.size());
+  for (const auto& op : ops) reqs.push_back(ToRequest(options_.table, op));
+  auto results = client_->ExecuteAll(std::move(reqs));
+  std::vector<WriteResult> out(ops.size());
+  std::exception_ptr first;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    try {
+      out[i] = Interpret(ops[i], results[i]);
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+  return out;
+}
+
+TransactResult DynamoDbStore::Transact(const std::vector<WriteOp>& ops) {
+  if (ops.size() > 100) throw ValidationError("transaction", "", "at most 100 operations");
+  {
+    std::set<ItemKey> keys;
+    for (const auto& op : ops) {
+      const ItemKey k = store::KeyOfOp(op);
+      if (!keys.insert(k).second) {
+        throw ValidationError("transaction", k.pk, "two operations address the same item");
+      }
+    }
+  }
+  TransactResult out;
+  if (ops.empty()) return out;
+  aws::TransactWriteItemsRequest req;
+  for (const auto& op : ops) {
+    req.transact_items.push_back(
+        ToTransactItem(options_.table, op, !std::holds_alternative<ConditionCheck>(op)));
+  }
+  for (int attempt = 0;; ++attempt) {
+    bool conflict = false;
+    try {
+      client_->TransactWriteItems(req);
+      return out;
+    } catch (const aws::TransactionCanceled& e) {
+      bool any_condition = false;
+      for (const auto& r : e.reasons()) {
+        if (r.code == "ConditionalCheckFailed") any_condition = true;
+        if (r.code == "TransactionConflict") conflict = true;
+      }
+      if (any_condition) {
+        out.ok = false;
+        out.failed.assign(ops.size(), false);
+        out.old_items.assign(ops.size(), std::nullopt);
+        for (size_t i = 0; i < ops.size() && i < e.reasons().size(); ++i) {
+          if (e.reasons()[i].code == "ConditionalCheckFailed") {
+            out.failed[i] = true;
+            out.old_items[i] = FromAwsItem(e.reasons()[i].item);
+          }
+        }
+        return out;
+      }
+      if (!conflict || attempt >= options_.transact_conflict_retries) throw;
+    } catch (const aws::TransactionConflict&) {
+      if (attempt >= options_.transact_conflict_retries) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25 << std::min(attempt, 6)));
+  }
+}
+
+void DynamoDbStore::BatchWrite(const std::vector<WriteOp>& puts_or_deletes) {
+  // Chunks of at most 25 with no key twice in one chunk (DynamoDB rejects
+  // that); chunks run in order, so the last write of a key wins.
+  std::vector<std::vector<aws::WriteRequest>> chunks(1);
+  std::set<ItemKey> in_chunk;
+  for (const auto& op : puts_or_deletes) {
+    aws::WriteRequest w;
+    ItemKey k;
+    if (const auto* p = std::get_if<Put>(&op)) {
+      k = KeyOf(p->item);
+      w.put_item = ToAwsItem(p->item);
+    } else if (const auto* d = std::get_if<Delete>(&op)) {
+      k = d->key;
+      w.delete_key = KeyItem(d->key);
+    } else {
+      throw ValidationError("batch_write", "", "only Put and Delete are allowed");
+    }
+    if (chunks.back().size() >= 25 || in_chunk.count(k)) {
+      chunks.emplace_back();
+      in_chunk.clear();
+    }
+    in_chunk.insert(k);
+    chunks.back().push_back(std::move(w));
+  }
+  for (auto& chunk : chunks) {
+    if (chunk.empty()) continue;
+    std::vector<aws::WriteRequest> todo = std::move(chunk);
+    for (int round = 0;; ++round) {
+      aws::BatchWriteItemRequest r;
+      r.request_items[options_.table] = std::move(todo);
+      aws::BatchWriteItemResponse resp = client_->BatchWriteItem(std::move(r));
+      auto left = resp.unprocessed_items.find(options_.table);
+      if (left == resp.unprocessed_items.end() || left->second.empty()) break;
+      if (round >= 3) throw StoreError("DynamoDB BatchWriteItem: unprocessed items remain", true);
+      todo = std::move(left->second);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 << round));
+    }
+  }
+}
+
+QueryPage DynamoDbStore::Query(const QueryRequest& request) {
+  const auto [hash_attr, sort_attr] = IndexKeys(request.index);
+  aws::QueryRequest r;
+  r.table_name = options_.table;
+  r.index_name = IndexName(request.index);
+  Expr e;
+  r.key_condition_expression = e.Name(hash_attr) + " = " + e.Val(AV::S(request.hash));
+  if (request.sort_prefix) {
+    r.key_condition_expression +=
+        " AND begins_with(" + e.Name(sort_attr) + ", " + e.Val(AV::S(*request.sort_prefix)) + ")";
+  }
+  r.expression_attribute_names = e.names();
+  r.expression_attribute_values = e.values();
+  r.scan_index_forward = request.forward;
+  if (request.limit > 0) r.limit = request.limit;
+  // Global secondary indexes do not support consistent reads.
+  r.consistent_read = request.index == Index::kTable && request.consistent;
+  if (request.start_after) {
+    const Item& last = *request.start_after;
+    aws::Item k;
+    for (const std::string& a : {std::string("PK"), std::string("SK"), hash_attr, sort_attr}) {
+      auto it = last.find(a);
+      if (it == last.end() || !it->second.is_string()) {
+        throw ValidationError("start_after", "", "continuation key lacks the index keys");
+      }
+      k[a] = AV::S(it->second.as_string());
+    }
+    r.exclusive_start_key = std::move(k);
+  }
+  aws::QueryResponse resp = client_->Query(std::move(r));
+  QueryPage page;
+  const bool keys_only = request.index == Index::kGsi3 || request.index == Index::kGsi4 ||
+                         (request.index == Index::kGsi2 && narrow_gsi2_);
+  if (keys_only && !resp.items.empty()) {
+    std::vector<ItemKey> keys;
+    keys.reserve(resp.items.size());
+    for (const auto& it : resp.items) keys.push_back(KeyOfAws(it));
+    auto full = BatchGet(keys, request.consistent);
+    for (auto& f : full) {
+      if (f) page.items.push_back(std::move(*f));  // vanished meanwhile: dropped
+    }
+  } else {
+    page.items.reserve(resp.items.size());
+    for (const auto& it : resp.items) page.items.push_back(FromAwsItem(it));
+  }
+  if (resp.last_evaluated_key) {
+    // The last index entry's keys: a valid start_after for the next page
+    // even when the last full item vanished.
+    page.last_evaluated =
+        keys_only || page.items.empty() ? FromAwsItem(*resp.last_evaluated_key) : page.items.back();
+  }
+  return page;
+}
+
+int64_t DynamoDbStore::DeleteExpired(int64_t /*now_seconds*/) { return 0; }
+
+StoreStats DynamoDbStore::stats() const {
+  StoreStats s;
+  const aws::MetricsSnapshot m = client_->Metrics();
+  for (int i = 0; i < aws::kOpCount; ++i) {
+    const aws::OpStats& o = m.ops[static_cast<size_t>(i)];
+    if (o.calls == 0) continue;
+    s.calls[aws::OpName(static_cast<aws::Op>(i))] = static_cast<int64_t>(o.calls);
+    s.read_units += o.read_units;
+    s.write_units += o.write_units;
+  }
+  return s;
+}
+
+void DynamoDbStore::ResetStats() { client_->ResetMetrics(); }
+
+std::unique_ptr<Store> OpenDynamoDbStore(const std::string& table, const std::string& region,
+                                         const std::string& endpoint) {
+  DynamoDbOptions o;
+  o.table = table;
+  o.region = region;
+  o.endpoint = endpoint;
+  return std::make_unique<DynamoDbStore>(std::move(o));
+}
+
+}  // namespace zae
