@@ -1,18 +1,635 @@
-// Runs the real zae-limiter binary (see the full suite below as it grows).
+// Runs the real zae-limiter binary for every command against temporary
+// SQLite files (and DynamoDB Local when ZAE_TEST_DYNAMODB_ENDPOINT is set and
+// the DynamoDB store is built), checking exit codes, output and messages.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
+
+#include "rapidjson/document.h"
 
 namespace {
 
-TEST(Cli, Version) {
-  FILE* p = popen(ZAE_CLI_BINARY " --version", "r");
-  ASSERT_NE(p, nullptr);
-  char buf[256] = {};
-  const size_t n = fread(buf, 1, sizeof buf - 1, p);
-  EXPECT_EQ(pclose(p), 0);
-  EXPECT_NE(std::string(buf, n).find("zae-limiter "), std::string::npos);
+namespace fs = std::filesystem;
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/zae-cli-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    store_ = "sqlite:" + (dir_ / "z.db").string();
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Runs the binary with `args`, stdin from /dev/null (not a terminal), a
+  // clean environment for the variables the CLI reads, plus `env`.
+  Result RunRaw(const std::vector<std::string>& args, const std::string& env = "") {
+    std::string cmd =
+        "cd " + Quote(dir_.string()) +
+        " && env -u ZAEL_STORE -u ZAEL_NAMESPACE XDG_DATA_HOME=" + Quote((dir_ / "xdg").string()) +
+        " XDG_STATE_HOME=" + Quote((dir_ / "state").string()) + " " + env + " " + ZAE_CLI_BINARY;
+    for (const auto& a : args) cmd += " " + Quote(a);
+    cmd += " >out.txt 2>err.txt </dev/null";
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = Slurp(dir_ / "out.txt");
+    r.err = Slurp(dir_ / "err.txt");
+    return r;
+  }
+  // Same, against this test's SQLite file.
+  Result Run(std::vector<std::string> args, const std::string& env = "") {
+    args.insert(args.begin(), {"--store", store_});
+    return RunRaw(args, env);
+  }
+  // Runs and expects exit 0; returns stdout.
+  std::string Ok(const std::vector<std::string>& args) {
+    Result r = Run(args);
+    EXPECT_EQ(r.code, 0) << Describe(args, r);
+    return r.out;
+  }
+  rapidjson::Document Json(std::vector<std::string> args, int expected_code = 0) {
+    args.push_back("--output");
+    args.push_back("json");
+    Result r = Run(args);
+    EXPECT_EQ(r.code, expected_code) << Describe(args, r);
+    rapidjson::Document d;
+    d.Parse(r.out.c_str());
+    EXPECT_FALSE(d.HasParseError()) << r.out;
+    return d;
+  }
+  // Expects `code` and a stderr line containing `message`.
+  void Fails(const std::vector<std::string>& args, int code, const std::string& message) {
+    Result r = Run(args);
+    EXPECT_EQ(r.code, code) << Describe(args, r);
+    EXPECT_NE(r.err.find(message), std::string::npos) << Describe(args, r);
+  }
+  static std::string Describe(const std::vector<std::string>& args, const Result& r) {
+    std::string s = "zae-limiter";
+    for (const auto& a : args) s += " " + a;
+    return s + "\nexit " + std::to_string(r.code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
+  }
+  void WriteFile(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+  }
+
+  fs::path dir_;
+  std::string store_;
+};
+
+// A port nobody listens on: bind to 0 and let the kernel choose.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool Contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// ---- general -----------------------------------------------------------------
+
+TEST_F(CliTest, VersionAndHelp) {
+  Result r = RunRaw({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(Contains(r.out, "zae-limiter 0.1.0")) << r.out;
+  for (std::vector<std::string> args : {std::vector<std::string>{"--help"},
+                                        {"entity", "--help"},
+                                        {"entity", "create", "--help"},
+                                        {"acquire", "--help"},
+                                        {"limits", "apply", "--help"},
+                                        {"local", "up", "--help"},
+                                        {"demo", "--help"},
+                                        {"namespace", "purge", "--help"}}) {
+    r = RunRaw(args);
+    EXPECT_EQ(r.code, 0) << Describe(args, r);
+    EXPECT_TRUE(Contains(r.out, "Usage")) << Describe(args, r);
+  }
+  EXPECT_TRUE(Contains(RunRaw({"--help"}).out, "set-defaults") ||
+              Contains(RunRaw({"--help"}).out, "resource"));
+}
+
+TEST_F(CliTest, UsageErrorsExit2) {
+  EXPECT_EQ(RunRaw({}).code, 2);
+  Result r = RunRaw({"frobnicate"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(Contains(r.err, "Error:")) << r.err;
+  EXPECT_EQ(RunRaw({"entity"}).code, 2);
+  EXPECT_EQ(RunRaw({"entity", "create"}).code, 2);  // missing id
+  EXPECT_EQ(RunRaw({"--output", "xml", "status"}).code, 2);
+  Fails({"entity", "create", "a", "--bogus"}, 2, "Error:");
+}
+
+TEST_F(CliTest, GlobalOptionsBeforeOrAfterTheCommand) {
+  Result r = RunRaw({"entity", "create", "k1", "--store", store_, "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"entity_id\": \"k1\"")) << r.out;
+  r = RunRaw({"--output", "json", "entity", "show", "k1", "--store", store_});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"entity_id\": \"k1\"")) << r.out;
+}
+
+TEST_F(CliTest, StoreSelection) {
+  // Default: the XDG data directory, created on demand.
+  Result r = RunRaw({"entity", "create", "k1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "xdg" / "zae-limiter" / "zae.db"));
+  // ZAEL_STORE.
+  r = RunRaw({"entity", "create", "k2"}, "ZAEL_STORE=" + Quote(store_));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Run({"entity", "show", "k2"}).code, 0);
+  // memory: works (and forgets).
+  EXPECT_EQ(RunRaw({"--store", "memory:", "entity", "create", "m"}).code, 0);
+  EXPECT_EQ(RunRaw({"--store", "memory:", "entity", "show", "m"}).code, 1);
+}
+
+TEST_F(CliTest, BadStores) {
+  Result r = RunRaw({"--store", "sqlite:/nonexistent/dir/z.db", "status"});
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_TRUE(Contains(r.err, "cannot open store sqlite:/nonexistent/dir/z.db")) << r.err;
+  r = RunRaw({"--store", "postgres://x", "status"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(Contains(r.err, "Invalid store")) << r.err;
+  r = RunRaw({"--store", "sqlite:", "status"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(Contains(r.err, "needs a file path")) << r.err;
+  r = RunRaw({"--store", store_, "--name", "tbl", "status"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(Contains(r.err, "cannot be combined")) << r.err;
+  if (!ZAE_HAVE_DYNAMODB_STORE) {
+    r = RunRaw({"--name", "zae-test", "--endpoint-url", "http://127.0.0.1:9", "status"});
+    EXPECT_EQ(r.code, 4);
+    EXPECT_TRUE(Contains(r.err, "DynamoDB store not built yet")) << r.err;
+  }
+}
+
+TEST_F(CliTest, VerboseAddsDetail) {
+  Result r = Run({"--verbose", "entity", "show", "nope"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(Contains(r.err, "Error: Entity not found: nope")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "[verbose]")) << r.err;
+  r = Run({"entity", "show", "nope"});
+  EXPECT_FALSE(Contains(r.err, "[verbose]")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
+}
+
+// ---- infra ---------------------------------------------------------------------
+
+TEST_F(CliTest, DeployStatusVersionCheck) {
+  EXPECT_TRUE(Contains(Ok({"deploy"}), "schema version: 0.10.0"));
+  auto d = Json({"status"});
+  EXPECT_TRUE(d["available"].GetBool());
+  EXPECT_TRUE(d["compatible"].GetBool());
+  EXPECT_STREQ(d["version"]["schema_version"].GetString(), "0.10.0");
+  EXPECT_STREQ(d["namespaces"][0].GetString(), "default");
+  d = Json({"version"});
+  EXPECT_STREQ(d["client_version"].GetString(), "0.1.0");
+  EXPECT_STREQ(d["stored"]["updated_by"].GetString(), "cli:0.1.0");
+  EXPECT_TRUE(Contains(Ok({"check"}), "OK: compatible"));
+  EXPECT_TRUE(Contains(Ok({"status"}), "schema_version"));
+  EXPECT_TRUE(Contains(Ok({"version"}), "compatibility"));
+}
+
+TEST_F(CliTest, CfnTemplate) {
+  const std::string t = Ok({"cfn-template"});
+  for (const char* part : {"AWS::DynamoDB::Table", "PAY_PER_REQUEST", "IndexName: GSI4",
+                           "IndexName: LSI5", "NEW_AND_OLD_IMAGES", "AttributeName: ttl"}) {
+    EXPECT_TRUE(Contains(t, part)) << part;
+  }
+  EXPECT_TRUE(Contains(Ok({"cfn-template", "--narrow-gsi2"}),
+                       "ProjectionType: KEYS_ONLY}\n        # entity"));
+  Ok({"cfn-template", "-o", (dir_ / "t.yaml").string()});
+  EXPECT_EQ(Slurp(dir_ / "t.yaml"), t);
+  if (std::system("command -v cfn-lint >/dev/null 2>&1") == 0) {
+    const std::string lint = "cfn-lint " + Quote((dir_ / "t.yaml").string()) + " >/dev/null";
+    EXPECT_EQ(std::system(lint.c_str()), 0) << "cfn-lint rejects the template";
+  }
+}
+
+// ---- entities ------------------------------------------------------------------
+
+TEST_F(CliTest, Entities) {
+  EXPECT_TRUE(Contains(Ok({"entity", "create", "proj", "--display-name", "Project"}),
+                       "Created entity proj"));
+  EXPECT_TRUE(Contains(Ok({"entity", "create", "key-1", "--parent", "proj", "--cascade"}),
+                       "(parent proj, cascade)"));
+  Ok({"entity", "create", "key-2", "--parent", "proj"});
+  auto d = Json({"entity", "show", "key-1"});
+  EXPECT_STREQ(d["parent_id"].GetString(), "proj");
+  EXPECT_TRUE(d["cascade"].GetBool());
+  EXPECT_STREQ(Json({"entity", "show", "proj"})["name"].GetString(), "Project");
+  EXPECT_TRUE(Contains(Ok({"entity", "show", "proj"}), "Project"));
+
+  d = Json({"entity", "children", "proj"});
+  ASSERT_TRUE(d.IsArray());
+  EXPECT_EQ(d.Size(), 2u);
+  EXPECT_TRUE(Contains(Ok({"entity", "children", "proj"}), "key-2"));
+
+  Fails({"entity", "create", "proj"}, 1, "Entity already exists: proj");
+  Fails({"entity", "show", "nope"}, 1, "Entity not found: nope");
+  Fails({"entity", "create", "bad#id"}, 1, "Invalid entity_id");
+  Fails({"entity", "create", "-x"}, 2, "Error:");
+  Fails({"entity", "create", "k9", "--cascade"}, 2, "--cascade needs --parent");
+
+  // Destructive: refuses without a terminal, works with --yes.
+  Fails({"entity", "delete", "key-2"}, 1, "Refusing without --yes");
+  EXPECT_EQ(Run({"entity", "show", "key-2"}).code, 0);
+  EXPECT_TRUE(Contains(Ok({"entity", "delete", "key-2", "--yes"}), "Deleted entity key-2"));
+  Fails({"entity", "show", "key-2"}, 1, "Entity not found");
+  Fails({"entity", "delete", "nope", "-y"}, 1, "Entity not found: nope");
+}
+
+TEST_F(CliTest, EntityLimits) {
+  Ok({"entity", "create", "key-1"});
+  EXPECT_TRUE(Contains(Ok({"entity", "set-limits", "key-1", "-r", "gpt-4", "-l", "rpm:100", "-l",
+                           "tpm:10000/min:20000"}),
+                       "tpm: 10,000/min (burst: 20,000)"));
+  auto d = Json({"entity", "get-limits", "key-1", "-r", "gpt-4"});
+  ASSERT_EQ(d["limits"].Size(), 2u);
+  EXPECT_STREQ(d["limits"][1]["name"].GetString(), "tpm");
+  EXPECT_EQ(d["limits"][1]["capacity"].GetInt64(), 20000);
+  EXPECT_EQ(d["limits"][1]["refill_amount"].GetInt64(), 10000);
+  EXPECT_EQ(d["limits"][1]["refill_period_seconds"].GetInt64(), 60);
+  Ok({"entity", "set-limits", "key-1", "-l", "rpm:5/sec"});  // _default_
+  EXPECT_TRUE(Contains(Ok({"entity", "get-limits", "key-1"}), "rpm: 5/sec"));
+  EXPECT_TRUE(Contains(Ok({"entity", "get-limits", "key-1", "-r", "other"}), "No limits stored"));
+
+  d = Json({"entity", "list", "--with-custom-limits", "gpt-4"});
+  ASSERT_EQ(d["entities"].Size(), 1u);
+  EXPECT_STREQ(d["entities"][0].GetString(), "key-1");
+  d = Json({"entity", "list-resources"});
+  EXPECT_EQ(d["resources"].Size(), 2u);  // _default_, gpt-4
+  EXPECT_TRUE(Contains(Ok({"entity", "list-resources"}), "gpt-4"));
+
+  Fails({"entity", "delete-limits", "key-1", "-r", "gpt-4"}, 1, "Refusing without --yes");
+  Ok({"entity", "delete-limits", "key-1", "-r", "gpt-4", "--yes"});
+  EXPECT_EQ(Json({"entity", "get-limits", "key-1", "-r", "gpt-4"})["limits"].Size(), 0u);
+  EXPECT_TRUE(Contains(Ok({"entity", "list", "--with-custom-limits", "gpt-4"}), "No entities"));
+
+  // Malformed limits are usage errors with the reference's messages.
+  Fails({"entity", "set-limits", "key-1", "-l", "rpm"}, 2,
+        "Invalid limit format: 'rpm'. Expected 'name:rate[/period]' or 'name:rate[/period]:burst'");
+  Fails({"entity", "set-limits", "key-1", "-l", "rpm:10/fortnight"}, 2,
+        "Invalid period: '/fortnight'. Use /[N]sec, /[N]min, /[N]hour, or /[N]day");
+  Fails({"entity", "set-limits", "key-1", "-l", "rpm:ten"}, 2, "Invalid limit values in 'rpm:ten'");
+  Fails({"entity", "set-limits", "key-1", "-l", "rpm:0"}, 2, "capacity must be positive");
+  Fails({"entity", "set-limits", "key-1", "-l", "wcu:5"}, 2, "reserved");
+  Fails({"entity", "set-limits", "key-1"}, 2, "-l");  // required
+  Fails({"entity", "set-limits", "key-1", "-r", "bad#res", "-l", "rpm:1"}, 1, "Invalid");
+}
+
+// ---- resource and system defaults ------------------------------------------------
+
+TEST_F(CliTest, ResourceDefaults) {
+  Ok({"resource", "set-defaults", "openai/gpt-4", "-l", "rpm:60", "-l", "tpm:1000/5min"});
+  auto d = Json({"resource", "get-defaults", "openai/gpt-4"});
+  EXPECT_STREQ(d["resource"].GetString(), "openai/gpt-4");
+  EXPECT_EQ(d["limits"][1]["refill_period_seconds"].GetInt64(), 300);
+  EXPECT_TRUE(Contains(Ok({"resource", "get-defaults", "openai/gpt-4"}), "tpm: 1,000/5min"));
+  EXPECT_STREQ(Json({"resource", "list"})["resources"][0].GetString(), "openai/gpt-4");
+  Fails({"resource", "delete-defaults", "openai/gpt-4"}, 1, "Refusing without --yes");
+  Ok({"resource", "delete-defaults", "openai/gpt-4", "-y"});
+  EXPECT_TRUE(Contains(Ok({"resource", "list"}), "No resources"));
+  EXPECT_TRUE(Contains(Ok({"resource", "get-defaults", "openai/gpt-4"}), "No default limits"));
+  Fails({"resource", "set-defaults", "_default_", "-l", "rpm:1"}, 1, "Invalid resource");
+  Fails({"resource", "get-defaults", "9lives"}, 1, "Invalid resource");
+  Fails({"resource", "set-defaults", "gpt-4"}, 2, "Error:");
+}
+
+TEST_F(CliTest, SystemDefaults) {
+  Ok({"system", "set-defaults", "-l", "rpm:1000", "--on-unavailable", "allow"});
+  auto d = Json({"system", "get-defaults"});
+  EXPECT_STREQ(d["on_unavailable"].GetString(), "allow");
+  EXPECT_EQ(d["limits"][0]["capacity"].GetInt64(), 1000);
+  // One half given: the other is kept.
+  Ok({"system", "set-defaults", "--on-unavailable", "block"});
+  d = Json({"system", "get-defaults"});
+  EXPECT_STREQ(d["on_unavailable"].GetString(), "block");
+  EXPECT_EQ(d["limits"].Size(), 1u);
+  Ok({"system", "set-defaults", "-l", "rpm:7"});
+  d = Json({"system", "get-defaults"});
+  EXPECT_STREQ(d["on_unavailable"].GetString(), "block");
+  EXPECT_EQ(d["limits"][0]["capacity"].GetInt64(), 7);
+  EXPECT_TRUE(Contains(Ok({"system", "get-defaults"}), "on_unavailable: block"));
+  Fails({"system", "set-defaults"}, 2, "give -l/--limit and/or --on-unavailable");
+  Fails({"system", "set-defaults", "--on-unavailable", "maybe"}, 2, "Error:");
+  Fails({"system", "delete-defaults"}, 1, "Refusing without --yes");
+  Ok({"system", "delete-defaults", "--yes"});
+  EXPECT_TRUE(Contains(Ok({"system", "get-defaults"}), "No system default limits"));
+}
+
+// ---- namespaces and audit ----------------------------------------------------------
+
+TEST_F(CliTest, Namespaces) {
+  auto d = Json({"namespace", "register", "tenant-a", "tenant-b"});
+  ASSERT_EQ(d["namespaces"].Size(), 2u);
+  const std::string id = d["namespaces"][0]["namespace_id"].GetString();
+  EXPECT_EQ(id.size(), 11u);
+  EXPECT_EQ(
+      Json({"namespace", "register", "tenant-a"})["namespaces"][0]["namespace_id"].GetString(),
+      id);  // idempotent
+  EXPECT_TRUE(Contains(Ok({"namespace", "list"}), "tenant-b"));
+  EXPECT_STREQ(Json({"namespace", "show", "tenant-a"})["status"].GetString(), "active");
+
+  // Data is per namespace; unknown namespaces are an error, not created.
+  Ok({"-N", "tenant-a", "entity", "create", "k"});
+  Fails({"entity", "show", "k"}, 1, "Entity not found");
+  Ok({"entity", "show", "k", "-N", "tenant-a"});
+  EXPECT_EQ(Run({"entity", "show", "k"}, "ZAEL_NAMESPACE=tenant-a").code, 0);
+  Fails({"-N", "nope", "entity", "create", "k"}, 1, "Namespace 'nope' not found");
+
+  Fails({"namespace", "register", "_"}, 1, "Invalid namespace");
+  Fails({"namespace", "show", "nope"}, 1, "Namespace 'nope' not found");
+  Fails({"namespace", "delete", "tenant-a"}, 1, "Refusing without --yes");
+  EXPECT_TRUE(Contains(Ok({"namespace", "delete", "tenant-a", "--yes"}), "Deleted namespace"));
+  Fails({"-N", "tenant-a", "entity", "show", "k"}, 1, "not found");
+  d = Json({"namespace", "orphans"});
+  ASSERT_EQ(d["namespaces"].Size(), 1u);
+  EXPECT_STREQ(d["namespaces"][0]["namespace_id"].GetString(), id.c_str());
+  EXPECT_TRUE(Contains(Ok({"namespace", "recover", id}), "Recovered namespace tenant-a"));
+  Ok({"-N", "tenant-a", "entity", "show", "k"});
+
+  Ok({"namespace", "delete", "tenant-a", "-y"});
+  Fails({"namespace", "purge", id}, 1, "Refusing without --yes");
+  d = Json({"namespace", "purge", id, "--yes"});
+  EXPECT_GT(d["items_deleted"].GetInt64(), 0);
+  EXPECT_TRUE(Contains(Ok({"namespace", "orphans"}), "No orphaned namespaces"));
+  Fails({"namespace", "recover", "nonexistent1"}, 1, "");
+}
+
+TEST_F(CliTest, Audit) {
+  Ok({"entity", "create", "k1"});
+  Ok({"entity", "set-limits", "k1", "-l", "rpm:5"});
+  auto d = Json({"audit", "list", "-e", "k1"});
+  ASSERT_EQ(d["events"].Size(), 2u);
+  EXPECT_STREQ(d["events"][0]["action"].GetString(), "limits_set");  // newest first
+  EXPECT_STREQ(d["events"][1]["action"].GetString(), "entity_created");
+  d = Json({"audit", "list", "-e", "k1", "--limit", "1"});
+  ASSERT_EQ(d["events"].Size(), 1u);
+  ASSERT_TRUE(d["next_event_id"].IsString());
+  d = Json({"audit", "list", "-e", "k1", "--limit", "1", "--start-event-id",
+            d["next_event_id"].GetString()});
+  ASSERT_EQ(d["events"].Size(), 1u);
+  EXPECT_STREQ(d["events"][0]["action"].GetString(), "entity_created");
+  Ok({"resource", "set-defaults", "gpt-4", "-l", "rpm:1"});
+  EXPECT_TRUE(Contains(Ok({"audit", "list", "-e", "$RESOURCE:gpt-4"}), "limits_set"));
+  EXPECT_TRUE(Contains(Ok({"audit", "list", "-e", "nobody"}), "No audit events"));
+  Fails({"audit", "list"}, 2, "Error:");
+  Fails({"audit", "list", "-e", "bad#id"}, 1, "Invalid entity_id");
+}
+
+TEST_F(CliTest, Usage) {
+  Fails({"usage", "list", "-e", "k1"}, 1, "not yet available");
+  Fails({"usage", "summary", "-r", "gpt-4"}, 1, "not yet available");
+  Fails({"usage", "list"}, 2, "give --entity-id and/or --resource");
+}
+
+// ---- data path ------------------------------------------------------------------------
+
+TEST_F(CliTest, AcquireAndAvailable) {
+  Ok({"entity", "create", "proj"});
+  Ok({"entity", "create", "key-1", "--parent", "proj", "--cascade"});
+  Ok({"resource", "set-defaults", "gpt-4", "-l", "rpm:2", "-l", "tpm:1000"});
+
+  auto d =
+      Json({"acquire", "key-1", "gpt-4", "-c", "rpm=1", "-c", "tpm=500", "--adjust", "tpm=-200"});
+  EXPECT_TRUE(d["allowed"].GetBool());
+  EXPECT_STREQ(d["entity_id"].GetString(), "key-1");
+  EXPECT_STREQ(d["resource"].GetString(), "gpt-4");
+  EXPECT_EQ(d["consumed"]["rpm"].GetInt64(), 1);
+  EXPECT_EQ(d["consumed"]["tpm"].GetInt64(), 300);
+  EXPECT_EQ(d["retry_after_ms"].GetInt64(), 0);
+  ASSERT_EQ(d["limits"].Size(), 4u);  // key-1 and proj (cascade), rpm and tpm
+  for (const char* key :
+       {"entity_id", "resource", "limit_name", "capacity", "refill_amount", "refill_period_seconds",
+        "available", "requested", "exceeded", "retry_after_seconds"}) {
+    EXPECT_TRUE(d["limits"][0].HasMember(key)) << key;
+  }
+
+  d = Json({"available", "key-1", "gpt-4"});
+  EXPECT_EQ(d["rpm"].GetInt64(), 1);
+  EXPECT_EQ(d["tpm"].GetInt64(), 700);
+  EXPECT_TRUE(Contains(Ok({"available", "key-1", "gpt-4"}), "700"));
+
+  Ok({"acquire", "key-1", "gpt-4", "-c", "rpm=1"});
+  d = Json({"acquire", "key-1", "gpt-4", "-c", "rpm=1"}, 3);
+  EXPECT_FALSE(d["allowed"].GetBool());
+  EXPECT_GT(d["retry_after_ms"].GetInt64(), 0);
+  EXPECT_GT(d["retry_after_seconds"].GetDouble(), 0);
+  EXPECT_EQ(d["consumed"].MemberCount(), 0u);
+  bool exceeded = false;
+  for (const auto& l : d["limits"].GetArray()) exceeded |= l["exceeded"].GetBool();
+  EXPECT_TRUE(exceeded);
+  Result r = Run({"acquire", "key-1", "gpt-4", "-c", "rpm=1"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_TRUE(Contains(r.out, "Rate limit exceeded for key-1/gpt-4")) << r.out;
+
+  // Fallback limits apply only where nothing is stored.
+  d = Json({"acquire", "other", "free-model", "-c", "rpm=1", "-l", "rpm:1"});
+  EXPECT_TRUE(d["allowed"].GetBool());
+  Json({"acquire", "other", "free-model", "-c", "rpm=1", "-l", "rpm:1"}, 3);
+  Fails({"acquire", "other", "unlimited", "-c", "rpm=1"}, 1, "Invalid limits");
+
+  Fails({"acquire", "key-1", "gpt-4"}, 2, "Error:");  // -c required
+  Fails({"acquire", "key-1", "gpt-4", "-c", "rpm"}, 2, "Invalid -c/--consume value 'rpm'");
+  Fails({"acquire", "key-1", "gpt-4", "-c", "rpm=-1"}, 2, "must not be negative");
+  Fails({"acquire", "key-1", "gpt-4", "-c", "rpm=1", "--adjust", "tpm=x"}, 2,
+        "Invalid --adjust value");
+  Fails({"acquire", "bad#key", "gpt-4", "-c", "rpm=1"}, 1, "Invalid entity_id");
+  Fails({"acquire", "key-1", "_default_", "-c", "rpm=1"}, 1, "Invalid resource");
+  Fails({"acquire", "key-1", "gpt-4", "-c", "rpm=1", "--on-unavailable", "x"}, 2, "Error:");
+}
+
+// ---- declarative limits --------------------------------------------------------------
+
+TEST_F(CliTest, LimitsManifest) {
+  WriteFile("limits.yaml", R"(namespace: default
+system:
+  on_unavailable: allow
+  limits:
+    rpm: {capacity: 1000}
+resources:
+  gpt-4:
+    limits:
+      rpm: {capacity: 100, burst: 150}
+entities:
+  key-1:
+    resources:
+      gpt-4:
+        limits:
+          tpm: {capacity: 5000}
+)");
+  Result r = Run({"limits", "plan", "-f", "limits.yaml"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "+ create    resource gpt-4")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "3 to create, 0 to update, 0 to delete")) << r.out;
+
+  auto d = Json({"limits", "apply", "-f", "limits.yaml"});
+  EXPECT_STREQ(d["status"].GetString(), "applied");
+  EXPECT_EQ(d["created"].GetInt(), 3);
+  EXPECT_EQ(d["errors"].Size(), 0u);
+  EXPECT_EQ(Json({"resource", "get-defaults", "gpt-4"})["limits"][0]["capacity"].GetInt64(), 150);
+  EXPECT_STREQ(Json({"system", "get-defaults"})["on_unavailable"].GetString(), "allow");
+  // Written through the admin API, so the registries know about them.
+  EXPECT_STREQ(Json({"entity", "list", "--with-custom-limits", "gpt-4"})["entities"][0].GetString(),
+               "key-1");
+
+  d = Json({"limits", "diff", "-f", "limits.yaml"});
+  EXPECT_EQ(d["unchanged"].GetInt(), 3);
+  Ok({"resource", "set-defaults", "gpt-4", "-l", "rpm:1"});  // drift
+  d = Json({"limits", "diff", "-f", "limits.yaml"});
+  EXPECT_EQ(d["updated"].GetInt(), 1);
+  EXPECT_TRUE(
+      Contains(Ok({"limits", "diff", "-f", "limits.yaml"}), "rpm: 1/min  ->  rpm: 150/min"));
+
+  // Dropping an item from the manifest deletes it on apply.
+  WriteFile("limits.yaml",
+            "namespace: default\nresources:\n  gpt-4:\n    limits:\n"
+            "      rpm: {capacity: 10}\n");
+  d = Json({"limits", "plan", "-f", "limits.yaml"});
+  EXPECT_EQ(d["updated"].GetInt(), 1);
+  EXPECT_EQ(d["deleted"].GetInt(), 2);
+  Ok({"limits", "apply", "-f", "limits.yaml"});
+  EXPECT_EQ(Json({"entity", "get-limits", "key-1", "-r", "gpt-4"})["limits"].Size(), 0u);
+  EXPECT_EQ(Json({"system", "get-defaults"})["limits"].Size(), 0u);
+
+  // Another namespace: apply registers it.
+  WriteFile("t.yaml",
+            "namespace: tenant-x\nresources:\n  m:\n    limits:\n      rpm: {capacity: 3}\n");
+  EXPECT_TRUE(Contains(Ok({"limits", "plan", "-f", "t.yaml"}), "not registered yet"));
+  Ok({"limits", "apply", "-f", "t.yaml"});
+  EXPECT_EQ(Json({"-N", "tenant-x", "resource", "get-defaults", "m"})["limits"].Size(), 1u);
+
+  WriteFile("bad.yaml", "namespace: default\nresources:\n  gpt-4:\n    limits:\n      rpm: {}\n");
+  Fails({"limits", "apply", "-f", "bad.yaml"}, 1,
+        "resources.gpt-4.limits.rpm: 'capacity' is required");
+  WriteFile("bad2.yaml", "resources: {}\n");
+  Fails({"limits", "plan", "-f", "bad2.yaml"}, 1, "namespace: is required");
+  Fails({"limits", "plan", "-f", "missing.yaml"}, 2, "Error:");
+}
+
+// ---- local DynamoDB ------------------------------------------------------------------
+
+TEST_F(CliTest, LocalEnvAndStatus) {
+  Result r = RunRaw({"local", "env", "--port", "8123"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(Contains(r.out, "export AWS_ENDPOINT_URL='http://127.0.0.1:8123'")) << r.out;
+  EXPECT_TRUE(Contains(
+      r.out,
+      "export ZAEL_STORE='dynamodb://zae-limiter?region=us-east-1&endpoint=http://127.0.0.1:8123'"))
+      << r.out;
+  EXPECT_TRUE(Contains(RunRaw({"local", "env", "-f", "powershell"}).out,
+                       "$env:AWS_ACCESS_KEY_ID = \"test\""));
+  EXPECT_TRUE(
+      Contains(RunRaw({"local", "env", "-f", "direnv"}).out, "AWS_DEFAULT_REGION='us-east-1'"));
+  r = RunRaw({"local", "status"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(Contains(r.out, "not running")) << r.out;
+  EXPECT_TRUE(Contains(RunRaw({"local", "down"}).out, "not running"));
+}
+
+TEST_F(CliTest, LocalUpDown) {
+  const fs::path cache = fs::path(ZAE_SOURCE_DIR) / ".cache";
+  if (!fs::exists(cache / "dynamodb-local" / "2.9.30" / "emulator" / "DynamoDBLocal.jar")) {
+    GTEST_SKIP() << "DynamoDB Local not installed (scripts/dynamodb-local.sh install)";
+  }
+  const std::string env = "ZAE_CACHE_DIR=" + Quote(cache.string());
+  const std::string port = std::to_string(FreePort());
+  Result r = RunRaw({"local", "up", "--port", port, "--output", "json"}, env);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"running\": true")) << r.out;
+  r = RunRaw({"local", "status"}, env);
+  EXPECT_TRUE(Contains(r.out, "running (pid")) << r.out;
+  EXPECT_TRUE(Contains(RunRaw({"local", "env"}, env).out, ":" + port + "'"));
+  r = RunRaw({"local", "up", "--port", port}, env);  // idempotent
+  EXPECT_TRUE(Contains(r.out, "already running")) << r.out;
+  r = RunRaw({"local", "down"}, env);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(Contains(r.out, "Stopped DynamoDB Local")) << r.out;
+  EXPECT_TRUE(Contains(RunRaw({"local", "status"}, env).out, "not running"));
+}
+
+// ---- the demo -------------------------------------------------------------------------
+
+TEST_F(CliTest, DemoIsDeterministicAndRerunnable) {
+  auto a = Json({"demo", "--speed", "0", "--seed", "7"});
+  auto b = Json({"demo", "--speed", "0", "--seed", "7"});  // rerun on the same file
+  ASSERT_TRUE(a["keys"].IsArray());
+  EXPECT_EQ(a["keys"].Size(), 5u);
+  EXPECT_TRUE(a["keys"] == b["keys"]);
+  EXPECT_TRUE(a["project"] == b["project"]);
+  int denied = 0;
+  for (const auto& k : a["keys"].GetArray()) denied += k["denied"].GetInt();
+  EXPECT_GT(denied, 0);
+  EXPECT_GT(a["project"]["allowed"].GetInt(), 0);
+
+  const std::string out = Ok({"demo", "--speed", "0"});
+  EXPECT_TRUE(Contains(out, "DENIED")) << out;
+  EXPECT_TRUE(Contains(out, "REFUNDED")) << out;
+  EXPECT_TRUE(Contains(out, "proj-acme (all keys)")) << out;
+  // Its data stays for inspection in its namespace.
+  EXPECT_EQ(Json({"-N", "demo", "entity", "children", "proj-acme"}).Size(), 5u);
+  EXPECT_EQ(RunRaw({"--store", "memory:", "demo", "--speed", "0", "--duration", "5"}).code, 0);
+}
+
+// ---- DynamoDB Local -----------------------------------------------------------------
+
+TEST_F(CliTest, DynamoDbLocal) {
+  const char* endpoint = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
+  if (endpoint == nullptr || !ZAE_HAVE_DYNAMODB_STORE) {
+    GTEST_SKIP() << "needs ZAE_TEST_DYNAMODB_ENDPOINT and the DynamoDB store";
+  }
+  store_ = "dynamodb://zae-cli-" + std::to_string(getpid()) +
+           "?region=us-east-1&endpoint=" + std::string(endpoint);
+  const std::string env = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test";
+  auto run = [&](std::vector<std::string> args) { return Run(std::move(args), env); };
+  ASSERT_EQ(run({"deploy"}).code, 0);
+  EXPECT_EQ(run({"check"}).code, 0);
+  EXPECT_EQ(run({"entity", "create", "proj"}).code, 0);
+  EXPECT_EQ(run({"entity", "create", "k", "--parent", "proj", "--cascade"}).code, 0);
+  EXPECT_EQ(run({"resource", "set-defaults", "m", "-l", "rpm:1"}).code, 0);
+  EXPECT_EQ(run({"acquire", "k", "m", "-c", "rpm=1"}).code, 0);
+  EXPECT_EQ(run({"acquire", "k", "m", "-c", "rpm=1"}).code, 3);
+  EXPECT_EQ(run({"demo", "--speed", "0", "--duration", "10"}).code, 0);
 }
 
 }  // namespace
