@@ -1,0 +1,128 @@
+// DynamoDB-specific behaviour not covered by the shared store conformance
+// suite. Runs only with ZAE_TEST_DYNAMODB_ENDPOINT set (DynamoDB Local).
+#include "zae/dynamodb_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "aws/client.h"
+#include "zae/errors.h"
+
+namespace zae {
+namespace {
+
+std::string Endpoint() {
+  const char* e = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
+  return e ? e : "";
+}
+
+DynamoDbOptions FreshOptions() {
+  std::random_device rd;
+  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  static const char kHex[] = "0123456789abcdef";
+  DynamoDbOptions o;
+  o.table = "zt-";
+  for (int i = 0; i < 16; ++i) o.table += kHex[rng() % 16];
+  o.region = "us-east-1";
+  o.endpoint = Endpoint();
+  o.access_key_id = "test";
+  o.secret_access_key = "test";
+  o.delete_table_on_destroy = true;
+  return o;
+}
+
+class DynamoDbStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Endpoint().empty()) GTEST_SKIP() << "ZAE_TEST_DYNAMODB_ENDPOINT is not set";
+  }
+};
+
+TEST(DynamoDbStoreOffline, DescribeAndCapabilities) {
+  DynamoDbOptions o;
+  o.table = "t";
+  o.region = "eu-west-1";
+  o.endpoint = "http://127.0.0.1:1";
+  o.access_key_id = "a";
+  o.secret_access_key = "b";
+  DynamoDbStore s(o);
+  EXPECT_EQ(s.Describe(), "dynamodb://t?region=eu-west-1&endpoint=http://127.0.0.1:1");
+  EXPECT_TRUE(s.capabilities().sharding);
+  EXPECT_TRUE(s.capabilities().concurrent_writes);
+  EXPECT_TRUE(s.capabilities().native_ttl);
+  EXPECT_EQ(s.DeleteExpired(1 << 30), 0);
+  o.table = "";
+  EXPECT_THROW(DynamoDbStore{o}, ValidationError);
+}
+
+TEST_F(DynamoDbStoreTest, ProvisionIsIdempotent) {
+  DynamoDbStore s(FreshOptions());
+  s.Provision(ProvisionOptions{});
+  s.Provision(ProvisionOptions{});
+  Item item{{"PK", Value("p")}, {"SK", Value("s")}};
+  ASSERT_TRUE(s.Write(Put{item, {}, false}).ok());
+  EXPECT_EQ(s.Get(ItemKey{"p", "s"}, true), item);
+}
+
+TEST_F(DynamoDbStoreTest, NarrowGsi2QueriesStillReturnFullItems) {
+  DynamoDbStore s(FreshOptions());
+  ProvisionOptions po;
+  po.narrow_gsi2 = true;
+  s.Provision(po);
+  Item item{{"PK", Value("p")},
+            {"SK", Value("s")},
+            {"GSI2PK", Value("ns/RES")},
+            {"GSI2SK", Value("BUCKET#e")},
+            {"tk", Value(5)}};
+  ASSERT_TRUE(s.Write(Put{item, {}, false}).ok());
+  QueryRequest q;
+  q.index = Index::kGsi2;
+  q.hash = "ns/RES";
+  q.sort_prefix = "BUCKET#";
+  QueryPage page = s.Query(q);
+  ASSERT_EQ(page.items.size(), 1u);
+  EXPECT_EQ(page.items[0], item);
+}
+
+TEST_F(DynamoDbStoreTest, NamesWithDashesAndDotsWork) {
+  DynamoDbStore s(FreshOptions());
+  s.Provision(ProvisionOptions{});
+  Update u;
+  u.key = ItemKey{"p", "s"};
+  u.set = {{"a-b.c", Value("x")}};
+  u.add = {{"n.m-1", 3}};
+  u.condition.NotExists("a-b.c");
+  u.return_new = true;
+  WriteResult r = s.Write(u);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.item->at("a-b.c"), Value("x"));
+  EXPECT_EQ(r.item->at("n.m-1"), Value(3));
+  EXPECT_FALSE(s.Write(u).ok());
+}
+
+TEST_F(DynamoDbStoreTest, NonIntegerNumberIsAStoreError) {
+  DynamoDbOptions o = FreshOptions();
+  DynamoDbStore s(o);
+  s.Provision(ProvisionOptions{});
+  aws::ClientConfig c;
+  c.endpoint = o.endpoint;
+  c.region = o.region;
+  aws::Credentials cred;
+  cred.access_key_id = "test";
+  cred.secret_access_key = "test";
+  c.credentials = std::make_shared<aws::StaticCredentials>(cred);
+  aws::DynamoClient client(c);
+  aws::PutItemRequest put;
+  put.table_name = o.table;
+  put.item = {{"PK", aws::AttributeValue::S("p")},
+              {"SK", aws::AttributeValue::S("s")},
+              {"x", aws::AttributeValue::N("1.5")}};
+  client.PutItem(put);
+  EXPECT_THROW(s.Get(ItemKey{"p", "s"}, true), StoreError);
+}
+
+}  // namespace
+}  // namespace zae
