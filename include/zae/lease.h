@@ -31,7 +31,7 @@
 
 namespace zae {
 
-class LeaseWriter;  // internal: writes commits and rollbacks to the store
+class BucketWriter;  // internal: writes commits and rollbacks to the store
 
 struct LeaseEntry {
   std::string entity_id;
@@ -74,11 +74,11 @@ class Lease {
 
  private:
   friend class RateLimiterImpl;
-  Lease(std::shared_ptr<LeaseWriter> writer, std::vector<LeaseEntry> entries, bool noop);
+  Lease(std::shared_ptr<BucketWriter> writer, std::vector<LeaseEntry> entries, bool noop);
   void CheckActive() const;
   void ApplyLocal(const Amounts& amounts, bool negate);
 
-  std::shared_ptr<LeaseWriter> writer_;
+  std::shared_ptr<BucketWriter> writer_;
   std::vector<LeaseEntry> entries_;
   bool noop_ = false;
   bool done_ = false;

@@ -70,6 +70,14 @@ struct AcquireOptions {
   std::optional<OnUnavailable> on_unavailable;
 };
 
+// Where usage snapshots (hourly/daily consumption per entity and resource)
+// come from.
+enum class UsageTracking {
+  kAuto,    // inline on stores without a change stream (memory, SQLite)
+  kInline,  // written in the same transaction as every bucket write
+  kOff,     // not written by this limiter (e.g. an aggregator reads a stream)
+};
+
 struct RateLimiterOptions {
   std::string namespace_name = "default";
   const Clock* clock = nullptr;           // nullptr = SystemClock::Default()
@@ -80,6 +88,7 @@ struct RateLimiterOptions {
   // Off: Open throws NamespaceNotFoundError.
   bool create_namespace = true;
   std::string principal;  // recorded in audit events when non-empty
+  UsageTracking usage = UsageTracking::kAuto;
 };
 
 class RateLimiter {
@@ -145,6 +154,11 @@ class RateLimiter {
   // Newest first. entity_id may be "$SYSTEM" or "$RESOURCE:{resource}".
   Page<AuditEvent> GetAuditEvents(const std::string& entity_id, int limit = 100,
                                   const std::string& cursor = "");
+  // Usage snapshots, newest window first; query needs an entity or resource.
+  Page<UsageSnapshot> GetUsageSnapshots(const UsageQuery& query, int limit = 100,
+                                        const std::string& cursor = "");
+  UsageSummary GetUsageSummary(const UsageQuery& query);
+
   CacheStats GetCacheStats() const;
   void InvalidateConfigCache();
 

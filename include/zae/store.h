@@ -171,6 +171,9 @@ struct TransactResult {
   // saw (for Update/Put with return_old_on_failure; nullopt if missing).
   std::vector<bool> failed;
   std::vector<std::optional<Item>> old_items;
+  // When ok: per operation, the new item of an Update with return_new.
+  // Only the embedded stores fill it (DynamoDB transactions return no items).
+  std::vector<std::optional<Item>> new_items;
 };
 
 enum class Index { kTable, kGsi1, kGsi2, kGsi3, kGsi4 };
@@ -205,6 +208,9 @@ struct Capabilities {
   bool concurrent_writes = false;
   // The store deletes items whose `ttl` has passed by itself.
   bool native_ttl = false;
+  // Usage snapshots come from the store's change stream (an aggregator
+  // process); otherwise the limiter writes them inside each bucket write.
+  bool usage_from_stream = false;
 };
 
 struct ProvisionOptions {

@@ -67,6 +67,33 @@ struct Page {
   std::string next_cursor;  // empty: no more pages
 };
 
+// Usage per (entity, resource, window), in tokens (format.md §2.11).
+struct UsageSnapshot {
+  std::string entity_id;
+  std::string resource;
+  std::string window_type;   // hourly, daily
+  std::string window_start;  // YYYY-MM-DDTHH:00:00Z
+  std::string window_end;    // last second of the window
+  std::map<std::string, int64_t> counters;
+  int64_t total_events = 0;
+};
+
+struct UsageQuery {
+  std::optional<std::string> entity_id;  // at least one of entity_id / resource
+  std::optional<std::string> resource;
+  std::optional<std::string> window_type;
+  std::optional<std::string> start;  // inclusive, compared with window_start
+  std::optional<std::string> end;    // inclusive
+};
+
+struct UsageSummary {
+  int64_t snapshot_count = 0;
+  std::map<std::string, int64_t> total;
+  std::map<std::string, double> average;  // total / snapshot_count
+  std::string min_window_start;
+  std::string max_window_start;
+};
+
 struct CacheStats {
   int64_t hits = 0;
   int64_t misses = 0;

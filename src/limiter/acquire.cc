@@ -344,8 +344,9 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(const std::string& entity
   for (const auto& t : targets) {
     ops.push_back(FastUpdate(ns_, t, resource, consume, now, caps_.sharding));
   }
-  std::vector<WriteResult> results =
-      ops.size() == 1 ? std::vector<WriteResult>{store_->Write(ops[0])} : store_->WriteEach(ops);
+  BucketWriter::Outcome out =
+      writer_->Write(std::move(ops), BucketWriter::Mode::kIndependent, 1, now);
+  std::vector<WriteResult>& results = out.results;
   // First sight of this entity: its bucket says whether it cascades.
   if (!entity_known && results[0].ok() && results[0].item) {
     const codec::BucketItem b = codec::DecodeBucket(*results[0].item);
@@ -357,21 +358,25 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(const std::string& entity
         parent = target_for(*b.parent_id);
       }
       if (!parent) {
-        store_->Write(UndoUpdate(ns_, targets[0], resource, consume));
+        writer_->Write({UndoUpdate(ns_, targets[0], resource, consume)},
+                       BucketWriter::Mode::kIndependent, -1, now);
         return std::nullopt;
       }
       targets.push_back(std::move(*parent));
-      results.push_back(
-          store_->Write(FastUpdate(ns_, targets.back(), resource, consume, now, caps_.sharding)));
+      BucketWriter::Outcome p =
+          writer_->Write({FastUpdate(ns_, targets.back(), resource, consume, now, caps_.sharding)},
+                         BucketWriter::Mode::kIndependent, 1, now);
+      results.push_back(std::move(p.results[0]));
+      out.applied.push_back(p.applied[0]);
     }
   }
 
   auto undo_successes = [&] {
     std::vector<WriteOp> undo;
     for (size_t i = 0; i < targets.size(); ++i) {
-      if (results[i].ok()) undo.push_back(UndoUpdate(ns_, targets[i], resource, consume));
+      if (out.applied[i]) undo.push_back(UndoUpdate(ns_, targets[i], resource, consume));
     }
-    if (!undo.empty()) store_->WriteEach(undo);
+    if (!undo.empty()) writer_->Write(std::move(undo), BucketWriter::Mode::kIndependent, -1, now);
   };
   bool all_ok = true;
   for (const auto& r : results) all_ok &= r.ok();
@@ -506,13 +511,10 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     }
     if (exceeded) return AcquireResult(Denial(std::move(statuses)));
 
-    bool ok;
-    if (plans.size() == 1) {
-      ok = store_->Write(plans[0].op).ok();
-    } else {
-      ok = store_->Transact({plans[0].op, plans[1].op}).ok;
-    }
-    if (!ok) continue;  // another writer moved the bucket: re-read
+    std::vector<WriteOp> ops;
+    for (const Plan& p : plans) ops.push_back(p.op);
+    if (!writer_->Write(std::move(ops), BucketWriter::Mode::kAtomic, 1, now).all_ok())
+      continue;  // another writer moved the bucket: re-read
     RememberBucket(entity_id, resource, child_names, now);
     if (plans.size() > 1) RememberBucket(*info.parent_id, resource, parent_names, now);
     std::vector<LeaseEntry> entries;

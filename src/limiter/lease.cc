@@ -6,12 +6,78 @@
 
 #include "limiter/keys.h"
 #include "limiter/rate_limiter_impl.h"
+#include "limiter/usage.h"
 #include "zae/errors.h"
 
 namespace zae {
 
-void LeaseWriter::WriteDeltas(const std::vector<LeaseEntry>& entries,
-                              const std::vector<int64_t>& deltas) {
+BucketWriter::BucketWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock,
+                           bool inline_usage)
+    : store_(std::move(store)), ns_(std::move(ns)), clock_(clock), inline_usage_(inline_usage) {}
+
+bool BucketWriter::Outcome::all_ok() const {
+  for (const auto& r : results)
+    if (!r.ok()) return false;
+  return true;
+}
+
+BucketWriter::Outcome BucketWriter::Write(std::vector<WriteOp> ops, Mode mode, int64_t events,
+                                          int64_t now) {
+  Outcome out;
+  if (!inline_usage_) {
+    if (ops.size() == 1) {
+      out.results.push_back(store_->Write(ops[0]));
+    } else if (mode == Mode::kIndependent) {
+      out.results = store_->WriteEach(ops);
+    } else {
+      const TransactResult t = store_->Transact(ops);
+      for (size_t i = 0; i < ops.size(); ++i) {
+        out.results.push_back(
+            t.ok ? WriteResult{}
+                 : WriteResult{t.failed[i] ? WriteStatus::kConditionFailed : WriteStatus::kOk,
+                               t.old_items[i]});
+      }
+      out.applied.assign(ops.size(), t.ok);
+      return out;
+    }
+    for (const auto& r : out.results) out.applied.push_back(r.ok());
+    return out;
+  }
+  // Embedded stores: buckets and their snapshots in one transaction.
+  const size_t n = ops.size();
+  for (size_t i = 0; i < n; ++i) {
+    const ItemKey key = std::visit(
+        [](const auto& op) -> ItemKey {
+          if constexpr (std::is_same_v<std::decay_t<decltype(op)>, Put>) {
+            return KeyOf(op.item);
+          } else {
+            return op.key;
+          }
+        },
+        ops[i]);
+    auto pk = usage::ParseBucketPk(key.pk);
+    if (!pk) continue;
+    for (Update& u : usage::SnapshotUpdates(pk->ns, pk->entity, pk->resource,
+                                            usage::TcDeltas(ops[i]), events, now)) {
+      ops.push_back(std::move(u));
+    }
+  }
+  const TransactResult t = store_->Transact(ops);
+  for (size_t i = 0; i < n; ++i) {
+    if (t.ok) {
+      out.results.push_back(
+          {WriteStatus::kOk, t.new_items.empty() ? std::nullopt : t.new_items[i]});
+    } else {
+      out.results.push_back({t.failed[i] ? WriteStatus::kConditionFailed : WriteStatus::kOk,
+                             t.failed[i] ? t.old_items[i] : std::nullopt});
+    }
+  }
+  out.applied.assign(n, t.ok);
+  return out;
+}
+
+void BucketWriter::WriteDeltas(const std::vector<LeaseEntry>& entries,
+                               const std::vector<int64_t>& deltas, int64_t events) {
   std::map<std::tuple<std::string, std::string, int>, Update> groups;
   for (size_t i = 0; i < entries.size(); ++i) {
     if (deltas[i] == 0) continue;
@@ -29,10 +95,10 @@ void LeaseWriter::WriteDeltas(const std::vector<LeaseEntry>& entries,
     u.condition.Exists("PK");
     ops.push_back(std::move(u));
   }
-  store_->WriteEach(ops);
+  Write(std::move(ops), Mode::kIndependent, events, clock_.NowMs());
 }
 
-Lease::Lease(std::shared_ptr<LeaseWriter> writer, std::vector<LeaseEntry> entries, bool noop)
+Lease::Lease(std::shared_ptr<BucketWriter> writer, std::vector<LeaseEntry> entries, bool noop)
     : writer_(std::move(writer)),
       entries_(std::move(entries)),
       noop_(noop),
@@ -151,7 +217,7 @@ void Lease::Commit() {
   if (!noop_) {
     std::vector<int64_t> deltas;
     for (const auto& e : entries_) deltas.push_back(e.consumed - e.initial_consumed);
-    writer_->WriteDeltas(entries_, deltas);
+    writer_->WriteDeltas(entries_, deltas, 0);
   }
   done_ = true;
 }
@@ -162,7 +228,7 @@ void Lease::Rollback() {
   if (noop_) return;
   std::vector<int64_t> deltas;
   for (const auto& e : entries_) deltas.push_back(-e.initial_consumed);
-  writer_->WriteDeltas(entries_, deltas);
+  writer_->WriteDeltas(entries_, deltas, -1);  // the request did not happen
 }
 
 Amounts Lease::consumed() const {

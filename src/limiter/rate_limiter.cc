@@ -4,6 +4,7 @@
 
 #include "limiter/keys.h"
 #include "limiter/rate_limiter_impl.h"
+#include "limiter/usage.h"
 #include "zae/admin.h"
 #include "zae/errors.h"
 #include "zae/validate.h"
@@ -47,7 +48,10 @@ RateLimiterImpl::RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOption
       clock_(options_.clock ? *options_.clock : *SystemClock::Default()),
       caps_(store_->capabilities()),
       cache_(*store_, ns_, clock_, options_.config_cache_ttl_seconds),
-      writer_(std::make_shared<LeaseWriter>(store_, ns_, clock_)) {}
+      writer_(std::make_shared<BucketWriter>(
+          store_, ns_, clock_,
+          options_.usage == UsageTracking::kInline ||
+              (options_.usage == UsageTracking::kAuto && !caps_.usage_from_stream))) {}
 
 namespace {
 
@@ -237,6 +241,13 @@ ResolvedLimits RateLimiter::ResolveLimits(const std::string& e, const std::strin
 Page<AuditEvent> RateLimiter::GetAuditEvents(const std::string& e, int limit,
                                              const std::string& cursor) {
   return impl_->GetAuditEvents(e, limit, cursor);
+}
+Page<UsageSnapshot> RateLimiter::GetUsageSnapshots(const UsageQuery& q, int limit,
+                                                   const std::string& cursor) {
+  return usage::ReadSnapshots(*impl_->store_, impl_->ns_, q, limit, cursor);
+}
+UsageSummary RateLimiter::GetUsageSummary(const UsageQuery& q) {
+  return usage::Summarize(*impl_->store_, impl_->ns_, q);
 }
 CacheStats RateLimiter::GetCacheStats() const { return impl_->cache_.Stats(); }
 void RateLimiter::InvalidateConfigCache() { impl_->cache_.Clear(); }

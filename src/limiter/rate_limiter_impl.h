@@ -17,22 +17,35 @@
 
 namespace zae {
 
-// Writes a lease's adjustments and rollbacks. Shared by the limiter and its
-// leases so a lease may outlive nothing but the store.
-class LeaseWriter {
+// Writes bucket items. On stores without a change stream
+// (!usage_from_stream) the usage-snapshot updates of each write's tc deltas
+// ride in the same transaction, so usage is exact without an aggregator.
+// Shared by the limiter and its leases.
+class BucketWriter {
  public:
-  LeaseWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock)
-      : store_(std::move(store)), ns_(std::move(ns)), clock_(clock) {}
+  enum class Mode { kIndependent, kAtomic };
+  struct Outcome {
+    std::vector<WriteResult> results;
+    std::vector<bool> applied;  // false for ops of a failed transaction
+    bool all_ok() const;
+  };
+
+  BucketWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock, bool inline_usage);
+  // kIndependent: each op on its own (concurrently where the store can);
+  // kAtomic: all or nothing. `events` is added to total_events per bucket.
+  Outcome Write(std::vector<WriteOp> ops, Mode mode, int64_t events, int64_t now);
   // One unconditional-delta UpdateItem per (entity, resource, shard) group:
   // tk -= delta, tc += delta for each entry's delta (tokens). Zero deltas
   // are skipped; groups are written concurrently.
-  void WriteDeltas(const std::vector<LeaseEntry>& entries, const std::vector<int64_t>& deltas);
+  void WriteDeltas(const std::vector<LeaseEntry>& entries, const std::vector<int64_t>& deltas,
+                   int64_t events);
   const Clock& clock() const { return clock_; }
 
  private:
   std::shared_ptr<Store> store_;
   std::string ns_;
   const Clock& clock_;
+  bool inline_usage_;
 };
 
 class RateLimiterImpl {
@@ -73,7 +86,7 @@ class RateLimiterImpl {
   const Clock& clock_;
   Capabilities caps_;
   ConfigCache cache_;
-  std::shared_ptr<LeaseWriter> writer_;
+  std::shared_ptr<BucketWriter> writer_;
 
  private:
   struct EntityInfo {

@@ -111,8 +111,10 @@ TransactApplied ApplyTransaction(const std::vector<WriteOp>& ops,
   TransactApplied out;
   out.result.failed.assign(ops.size(), false);
   out.result.old_items.assign(ops.size(), std::nullopt);
+  out.result.new_items.assign(ops.size(), std::nullopt);
   for (size_t i = 0; i < ops.size(); ++i) {
     Applied a = Apply(ops[i], current[i]);
+    out.result.new_items[i] = a.result.item;
     if (!a.result.ok()) {
       out.result.ok = false;
       out.result.failed[i] = true;
@@ -120,7 +122,10 @@ TransactApplied ApplyTransaction(const std::vector<WriteOp>& ops,
     }
     out.applied.push_back(std::move(a));
   }
-  if (!out.result.ok) out.applied.clear();
+  if (!out.result.ok) {
+    out.applied.clear();
+    out.result.new_items.clear();
+  }
   return out;
 }
 
