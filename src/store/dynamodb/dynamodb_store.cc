@@ -517,6 +517,9 @@ Capabilities DynamoDbStore::capabilities() const {
   c.sharding = true;
   c.concurrent_writes = true;
   c.native_ttl = true;
+  // Usage snapshots come from the table's stream (zae-limiter aggregate),
+  // keeping a warm acquire at one UpdateItem.
+  c.usage_from_stream = true;
   return c;
 }
 

@@ -53,6 +53,7 @@ TEST(DynamoDbStoreOffline, DescribeAndCapabilities) {
   EXPECT_TRUE(s.capabilities().sharding);
   EXPECT_TRUE(s.capabilities().concurrent_writes);
   EXPECT_TRUE(s.capabilities().native_ttl);
+  EXPECT_TRUE(s.capabilities().usage_from_stream);
   EXPECT_EQ(s.DeleteExpired(1 << 30), 0);
   o.table = "";
   EXPECT_THROW(DynamoDbStore{o}, ValidationError);
