@@ -89,6 +89,10 @@ struct RateLimiterOptions {
   bool create_namespace = true;
   std::string principal;  // recorded in audit events when non-empty
   UsageTracking usage = UsageTracking::kAuto;
+  // Spread a bucket over shards when its write rate exceeds one shard's
+  // 1000 writes/s (the hidden `wcu` limit). Default: when the store supports
+  // it (DynamoDB).
+  std::optional<bool> sharding;
 };
 
 class RateLimiter {

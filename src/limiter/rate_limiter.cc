@@ -46,7 +46,11 @@ RateLimiterImpl::RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOption
       options_(std::move(options)),
       ns_(std::move(ns_id)),
       clock_(options_.clock ? *options_.clock : *SystemClock::Default()),
-      caps_(store_->capabilities()),
+      caps_([this] {
+        Capabilities c = store_->capabilities();
+        c.sharding = options_.sharding.value_or(c.sharding);
+        return c;
+      }()),
       cache_(*store_, ns_, clock_, options_.config_cache_ttl_seconds),
       writer_(std::make_shared<BucketWriter>(
           store_, ns_, clock_,

@@ -98,21 +98,32 @@ class RateLimiterImpl {
   struct BucketInfo {
     int64_t verified_until = 0;
     std::set<std::string> limit_names;
+    int64_t shard_count = 1;
   };
-  struct Attempt;  // result of one try of a path
 
   std::optional<AcquireResult> FastPath(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume, int64_t now);
+  // `shard` is the child's shard to refill on (0 unless the fast path
+  // found another shard empty or missing).
   std::optional<AcquireResult> SlowPath(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume,
                                         const std::optional<std::vector<Limit>>& fallback,
-                                        int64_t now);
+                                        int64_t now, int shard);
+  // A uniformly random shard of the bucket as this process knows it.
+  int ChooseShard(const std::string& entity_id, const std::string& resource);
+  int64_t ShardCount(const std::string& entity_id, const std::string& resource);
+  void LearnShardCount(const std::string& entity_id, const std::string& resource, int64_t n);
+  // Creates shard `shard` from shard 0 when missing; false if shard 0 is gone.
+  bool EnsureShard(const std::string& entity_id, const std::string& resource, int shard,
+                   int64_t shard_count);
+  // Doubles shard_count on shard 0 (conditional on `from`).
+  void DoubleShards(const std::string& entity_id, const std::string& resource, int64_t from);
   ResolvedLimits ResolveWithFallback(const std::string& entity_id, const std::string& resource,
                                      const std::optional<std::vector<Limit>>& fallback);
   EntityInfo LookupEntity(const std::string& entity_id);
   void RememberEntity(const std::string& entity_id, const EntityInfo& info);
   void RememberBucket(const std::string& entity_id, const std::string& resource,
-                      std::set<std::string> names, int64_t now);
+                      std::set<std::string> names, int64_t now, int64_t shard_count);
   void ForgetBuckets();
   Lease MakeLease(std::vector<LeaseEntry> entries);
   void Audit(const std::string& entity_id, const std::string& action,
