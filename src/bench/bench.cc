@@ -1,0 +1,328 @@
+#include "bench/bench.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "zae/errors.h"
+#include "zae/rate_limiter.h"
+
+namespace zae::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const std::map<std::string, std::string>& Descriptions() {
+  static const std::map<std::string, std::string> d = {
+      {"single", "one limit (rpm), each worker its own entity"},
+      {"multi", "rpm + tpm in one acquire"},
+      {"cascade", "API keys cascading to one project (two buckets per acquire)"},
+      {"adjust", "acquire rpm + tpm, then adjust tpm with the real cost"},
+      {"stored", "limits stored per entity, config cache warm"},
+      {"stored-cold", "limits stored per entity, config cache off (read every time)"},
+      {"many-entities", "round robin over --entities entities"},
+      {"hot", "every worker on one bucket"},
+      {"deny", "a limit of 1 per hour: almost everything denied"},
+  };
+  return d;
+}
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double Percentile(const std::vector<int64_t>& sorted_us, double p) {
+  if (sorted_us.empty()) return 0;
+  const size_t i = std::min(sorted_us.size() - 1,
+                            static_cast<size_t>(p * static_cast<double>(sorted_us.size())));
+  return static_cast<double>(sorted_us[i]) / 1000.0;
+}
+
+struct Counters {
+  std::atomic<int64_t> ops{0}, allowed{0}, denied{0}, errors{0};
+  std::mutex mu;
+  std::string first_error;
+};
+
+// Builds the scenario's data and returns the per-operation function.
+std::function<void(int worker, int64_t i, Counters&)> Setup(RateLimiter& limiter,
+                                                            std::unique_ptr<RateLimiter>& cold,
+                                                            const Options& o, int workers) {
+  const std::vector<Limit> big = {Limit::PerSecond("rpm", 1'000'000'000'000),
+                                  Limit::PerSecond("tpm", 1'000'000'000'000)};
+  auto record = [](Counters& c, AcquireResult& r, auto&& after) {
+    if (r) {
+      ++c.allowed;
+      after(r.lease());
+      r.lease().Commit();
+    } else {
+      ++c.denied;
+    }
+  };
+  auto plain = [record](RateLimiter* l, std::function<std::string(int, int64_t)> entity,
+                        Amounts consume) {
+    return [=](int w, int64_t i, Counters& c) {
+      auto r = l->Acquire(entity(w, i), "bench", consume);
+      record(c, r, [](Lease&) {});
+    };
+  };
+  auto per_worker = [](int w, int64_t) { return "e-" + std::to_string(w); };
+  const std::string& s = o.scenario;
+  if (s == "deny") {
+    limiter.SetResourceDefaults("bench", {Limit::PerHour("rpm", 1)});
+  } else {
+    limiter.SetResourceDefaults("bench", big);
+  }
+  if (s == "single" || s == "deny") return plain(&limiter, per_worker, {{"rpm", 1}});
+  if (s == "multi") return plain(&limiter, per_worker, {{"rpm", 1}, {"tpm", 100}});
+  if (s == "hot")
+    return plain(&limiter, [](int, int64_t) { return std::string("hot"); }, {{"rpm", 1}});
+  if (s == "many-entities") {
+    const int n = o.entities;
+    return plain(
+        &limiter,
+        [n, workers](int w, int64_t i) { return "e-" + std::to_string((i * workers + w) % n); },
+        {{"rpm", 1}});
+  }
+  if (s == "cascade") {
+    limiter.CreateEntity("proj", {});
+    for (int w = 0; w < workers; ++w) {
+      limiter.CreateEntity("key-" + std::to_string(w), {.parent_id = "proj", .cascade = true});
+    }
+    return plain(&limiter, [](int w, int64_t) { return "key-" + std::to_string(w); }, {{"rpm", 1}});
+  }
+  if (s == "adjust") {
+    RateLimiter* l = &limiter;
+    return [l, record, per_worker](int w, int64_t i, Counters& c) {
+      auto r = l->Acquire(per_worker(w, i), "bench", {{"rpm", 1}, {"tpm", 100}});
+      record(c, r, [](Lease& lease) { lease.Adjust({{"tpm", 50}}); });
+    };
+  }
+  if (s == "stored" || s == "stored-cold") {
+    for (int w = 0; w < workers; ++w) limiter.SetLimits("e-" + std::to_string(w), big, "bench");
+    RateLimiter* l = &limiter;
+    if (s == "stored-cold") l = cold.get();
+    return plain(l, per_worker, {{"rpm", 1}});
+  }
+  throw ValidationError("scenario", s, "unknown scenario");
+}
+
+}  // namespace
+
+const std::vector<std::string>& Scenarios() {
+  static const std::vector<std::string> names = {"single",        "multi",  "cascade",
+                                                 "adjust",        "stored", "stored-cold",
+                                                 "many-entities", "hot",    "deny"};
+  return names;
+}
+
+std::string DescribeScenario(const std::string& name) {
+  auto it = Descriptions().find(name);
+  return it == Descriptions().end() ? "" : it->second;
+}
+
+Result Run(std::shared_ptr<Store> store, const Options& o) {
+  if (!Descriptions().count(o.scenario)) {
+    throw ValidationError("scenario", o.scenario, "unknown scenario (see --help)");
+  }
+  if (o.threads < 1 || o.threads > 256) throw ValidationError("threads", "", "must be 1..256");
+  if (o.inflight < 1 || o.inflight > 256) throw ValidationError("inflight", "", "must be 1..256");
+  if (o.ops <= 0 && o.duration_seconds <= 0) {
+    throw ValidationError("duration", "", "give a positive --duration or --ops");
+  }
+  if (o.entities < 1) throw ValidationError("entities", "", "must be positive");
+  const int workers = o.threads * o.inflight;
+  std::mt19937_64 rng(o.seed ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  RateLimiterOptions lo;
+  lo.namespace_name = "bench-" + o.scenario + "-" + std::to_string(rng() % 1'000'000'000);
+  auto limiter = RateLimiter::Open(store, lo);
+  lo.config_cache_ttl_seconds = 0;
+  std::unique_ptr<RateLimiter> cold = RateLimiter::Open(store, lo);
+  auto op = Setup(*limiter, cold, o, workers);
+
+  auto run_phase = [&](double seconds, int64_t max_ops, bool measure, Counters& c,
+                       std::vector<std::vector<int64_t>>* lat) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+          if (max_ops > 0 && c.ops.fetch_add(1) >= max_ops) break;
+          if (max_ops <= 0) ++c.ops;
+          const auto t0 = Clock::now();
+          try {
+            op(w, i, c);
+          } catch (const std::exception& e) {
+            ++c.errors;
+            std::lock_guard lock(c.mu);
+            if (c.first_error.empty()) c.first_error = e.what();
+          }
+          if (lat) {
+            (*lat)[static_cast<size_t>(w)].push_back(
+                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+          }
+          if (max_ops <= 0 && Clock::now() >= deadline) break;
+        }
+      });
+    }
+    auto last = Clock::now();
+    while (true) {
+      bool done = true;
+      for (auto& t : threads) done &= !t.joinable();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const bool finished = max_ops > 0 ? c.ops.load() >= max_ops : Clock::now() >= deadline;
+      if (measure && o.progress && Clock::now() - last >= std::chrono::seconds(1)) {
+        last = Clock::now();
+        char line[160];
+        std::snprintf(line, sizeof line, "%s: %lld ops, %lld allowed, %lld denied, %lld errors",
+                      o.scenario.c_str(), static_cast<long long>(c.ops.load()),
+                      static_cast<long long>(c.allowed.load()),
+                      static_cast<long long>(c.denied.load()),
+                      static_cast<long long>(c.errors.load()));
+        o.progress(line);
+      }
+      if (finished || done) break;
+    }
+    stop = true;
+    for (auto& t : threads) t.join();
+  };
+
+  if (o.warmup_seconds > 0) {
+    Counters warm;
+    run_phase(o.warmup_seconds, 0, false, warm, nullptr);
+  }
+  Counters c;
+  std::vector<std::vector<int64_t>> lat(static_cast<size_t>(workers));
+  for (auto& v : lat) v.reserve(1 << 16);
+  store->ResetStats();
+  const double cpu0 = CpuSeconds();
+  const auto t0 = Clock::now();
+  run_phase(o.ops > 0 ? 1e9 : o.duration_seconds, o.ops, true, c, &lat);
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cpu = CpuSeconds() - cpu0;
+  const StoreStats stats = store->stats();
+
+  Result r;
+  r.scenario = o.scenario;
+  r.store = store->Describe();
+  r.threads = o.threads;
+  r.inflight = o.inflight;
+  r.allowed = c.allowed;
+  r.denied = c.denied;
+  r.errors = c.errors;
+  r.operations = r.allowed + r.denied + r.errors;
+  r.first_error = c.first_error;
+  r.ops_per_sec = wall > 0 ? static_cast<double>(r.operations) / wall : 0;
+  std::vector<int64_t> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  r.p50_ms = Percentile(all, 0.50);
+  r.p95_ms = Percentile(all, 0.95);
+  r.p99_ms = Percentile(all, 0.99);
+  r.p999_ms = Percentile(all, 0.999);
+  const double n = std::max<double>(1, static_cast<double>(r.operations));
+  for (const auto& [name, calls] : stats.calls)
+    r.calls_per_op[name] = static_cast<double>(calls) / n;
+  r.rcu_per_op = stats.read_units / n;
+  r.wcu_per_op = stats.write_units / n;
+  r.cost_per_million_usd =
+      r.rcu_per_op * o.rcu_price_per_million + r.wcu_per_op * o.wcu_price_per_million;
+  r.client_cpu_us_per_op = cpu * 1e6 / n;
+  return r;
+}
+
+std::string ToJson(const Result& r) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  auto str = [&](const char* k, const std::string& v) {
+    w.Key(k);
+    w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
+  };
+  w.StartObject();
+  str("scenario", r.scenario);
+  str("store", r.store);
+  w.Key("threads");
+  w.Int(r.threads);
+  w.Key("inflight");
+  w.Int(r.inflight);
+  w.Key("operations");
+  w.Int64(r.operations);
+  w.Key("ops_per_sec");
+  w.Double(r.ops_per_sec);
+  w.Key("latency_ms");
+  w.StartObject();
+  w.Key("p50");
+  w.Double(r.p50_ms);
+  w.Key("p95");
+  w.Double(r.p95_ms);
+  w.Key("p99");
+  w.Double(r.p99_ms);
+  w.Key("p999");
+  w.Double(r.p999_ms);
+  w.EndObject();
+  w.Key("allowed");
+  w.Int64(r.allowed);
+  w.Key("denied");
+  w.Int64(r.denied);
+  w.Key("errors");
+  w.Int64(r.errors);
+  w.Key("calls_per_op");
+  w.StartObject();
+  for (const auto& [name, v] : r.calls_per_op) {
+    w.Key(name.c_str());
+    w.Double(v);
+  }
+  w.EndObject();
+  w.Key("rcu_per_op");
+  w.Double(r.rcu_per_op);
+  w.Key("wcu_per_op");
+  w.Double(r.wcu_per_op);
+  w.Key("cost_per_million_usd");
+  w.Double(r.cost_per_million_usd);
+  w.Key("client_cpu_us_per_op");
+  w.Double(r.client_cpu_us_per_op);
+  if (!r.first_error.empty()) str("first_error", r.first_error);
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::string ToTable(const std::vector<Result>& results) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-14s %5s %9s %10s %8s %8s %8s %8s %8s %7s %6s %6s %8s %8s\n",
+                "scenario", "thr", "ops", "ops/s", "p50ms", "p95ms", "p99ms", "p999ms", "denied",
+                "errors", "rcu", "wcu", "$/M", "cpu_us");
+  out += line;
+  for (const Result& r : results) {
+    std::snprintf(line, sizeof line,
+                  "%-14s %2dx%-2d %9lld %10.0f %8.3f %8.3f %8.3f %8.3f %8lld %7lld %6.2f %6.2f "
+                  "%8.3f %8.1f\n",
+                  r.scenario.c_str(), r.threads, r.inflight, static_cast<long long>(r.operations),
+                  r.ops_per_sec, r.p50_ms, r.p95_ms, r.p99_ms, r.p999_ms,
+                  static_cast<long long>(r.denied), static_cast<long long>(r.errors), r.rcu_per_op,
+                  r.wcu_per_op, r.cost_per_million_usd, r.client_cpu_us_per_op);
+    out += line;
+    std::string calls = "  calls/op:";
+    for (const auto& [name, v] : r.calls_per_op) {
+      std::snprintf(line, sizeof line, " %s=%.2f", name.c_str(), v);
+      calls += line;
+    }
+    out += calls + "\n";
+    if (!r.first_error.empty()) out += "  first error: " + r.first_error + "\n";
+  }
+  return out;
+}
+
+}  // namespace zae::bench

@@ -1,0 +1,67 @@
+// The load tool behind `zae-limiter bench`: runs one scenario against any
+// store and reports throughput, latency, store calls and capacity units per
+// operation, cost per million operations, and client CPU per operation.
+// Run() is synchronous and thread-safe per call; it creates its own
+// namespace so it never touches other data in the store.
+#ifndef ZAE_BENCH_BENCH_H_
+#define ZAE_BENCH_BENCH_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "zae/store.h"
+
+namespace zae::bench {
+
+// single, multi, cascade, adjust, stored, stored-cold, many-entities, hot, deny
+const std::vector<std::string>& Scenarios();
+std::string DescribeScenario(const std::string& name);
+
+struct Options {
+  std::string scenario = "single";
+  int threads = 1;
+  // Requests kept in flight per thread. The limiter API is synchronous, so
+  // each in-flight slot is a worker thread (threads x inflight workers).
+  int inflight = 1;
+  double duration_seconds = 5;
+  int64_t ops = 0;  // > 0: stop after this many operations instead
+  int entities = 100;
+  double warmup_seconds = 1;
+  uint64_t seed = 1;
+  double wcu_price_per_million = 0.625;  // us-east-1 on-demand
+  double rcu_price_per_million = 0.125;
+  // Called about once a second with a one-line status.
+  std::function<void(const std::string&)> progress;
+};
+
+struct Result {
+  std::string scenario, store;
+  int threads = 0, inflight = 0;
+  int64_t operations = 0;
+  double ops_per_sec = 0;
+  double p50_ms = 0, p95_ms = 0, p99_ms = 0, p999_ms = 0;
+  int64_t allowed = 0, denied = 0, errors = 0;
+  std::map<std::string, double> calls_per_op;
+  double rcu_per_op = 0, wcu_per_op = 0;
+  double cost_per_million_usd = 0;
+  double client_cpu_us_per_op = 0;
+  std::string first_error;
+};
+
+// Throws ValidationError for an unknown scenario or bad option values.
+Result Run(std::shared_ptr<Store> store, const Options& options);
+
+// One JSON object with the keys of issue #8 (scenario, store, threads,
+// inflight, operations, ops_per_sec, latency_ms{p50,p95,p99,p999}, allowed,
+// denied, errors, calls_per_op, rcu_per_op, wcu_per_op,
+// cost_per_million_usd, client_cpu_us_per_op).
+std::string ToJson(const Result& r);
+std::string ToTable(const std::vector<Result>& results);
+
+}  // namespace zae::bench
+
+#endif  // ZAE_BENCH_BENCH_H_
