@@ -195,11 +195,13 @@ TEST_F(CliTest, BadStores) {
   r = RunRaw({"--store", store_, "--name", "tbl", "status"});
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(Contains(r.err, "cannot be combined")) << r.err;
-  if (!ZAE_HAVE_DYNAMODB_STORE) {
-    r = RunRaw({"--name", "zae-test", "--endpoint-url", "http://127.0.0.1:9", "status"});
-    EXPECT_EQ(r.code, 4);
-    EXPECT_TRUE(Contains(r.err, "DynamoDB store not built yet")) << r.err;
-  }
+  // DynamoDB nobody listens on: store unavailable.
+  r = RunRaw({"--name", "zae-test", "--region", "us-east-1", "--endpoint-url",
+              "http://127.0.0.1:" + std::to_string(FreePort()), "status"},
+             "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_TRUE(Contains(r.err, ZAE_HAVE_DYNAMODB_STORE ? "Error:" : "DynamoDB store not built yet"))
+      << r.err;
 }
 
 TEST_F(CliTest, VerboseAddsDetail) {
@@ -418,9 +420,24 @@ TEST_F(CliTest, Audit) {
 }
 
 TEST_F(CliTest, Usage) {
-  Fails({"usage", "list", "-e", "k1"}, 1, "not yet available");
-  Fails({"usage", "summary", "-r", "gpt-4"}, 1, "not yet available");
+  Ok({"resource", "set-defaults", "gpt-4", "-l", "rpm:100", "-l", "tpm:10000"});
+  Ok({"acquire", "k1", "gpt-4", "-c", "rpm=1", "-c", "tpm=500", "--adjust", "tpm=-100"});
+  Ok({"acquire", "k1", "gpt-4", "-c", "rpm=1", "-c", "tpm=100"});
+  auto d = Json({"usage", "list", "-e", "k1", "-w", "hourly"});
+  ASSERT_EQ(d["snapshots"].Size(), 1u);
+  EXPECT_STREQ(d["snapshots"][0]["resource"].GetString(), "gpt-4");
+  EXPECT_EQ(d["snapshots"][0]["counters"]["rpm"].GetInt64(), 2);
+  EXPECT_EQ(d["snapshots"][0]["counters"]["tpm"].GetInt64(), 500);
+  d = Json({"usage", "summary", "-r", "gpt-4", "-w", "hourly"});
+  EXPECT_EQ(d["snapshot_count"].GetInt64(), 1);
+  EXPECT_EQ(d["total"]["tpm"].GetInt64(), 500);
+  EXPECT_TRUE(Contains(Ok({"usage", "list", "-e", "k1"}), "hourly"));
+  EXPECT_TRUE(Contains(Ok({"usage", "list", "-e", "k1", "--plot"}), "|#"));
+  EXPECT_TRUE(Contains(Ok({"usage", "summary", "-e", "k1"}), "TOTAL"));
+  EXPECT_TRUE(Contains(Ok({"usage", "list", "-e", "nobody"}), "No usage snapshots"));
   Fails({"usage", "list"}, 2, "give --entity-id and/or --resource");
+  Fails({"usage", "summary", "-e", "bad#id"}, 1, "Invalid entity_id");
+  Fails({"usage", "list", "-e", "k1", "-w", "weekly"}, 2, "Error:");
 }
 
 // ---- data path ------------------------------------------------------------------------
