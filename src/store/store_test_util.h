@@ -53,25 +53,28 @@ inline std::function<std::string()> RequireEnv(const char* var) {
 }
 
 #ifdef ZAE_TEST_HAVE_DYNAMODB_STORE
-// A fresh, provisioned table "zt-<random hex>" on $ZAE_TEST_DYNAMODB_ENDPOINT
+// Options of a fresh table "zt-<random hex>" on $ZAE_TEST_DYNAMODB_ENDPOINT
 // (DynamoDB Local), deleted when the store is destroyed. Credentials and
 // region are fixed so the developer's AWS environment is not needed.
-inline std::unique_ptr<Store> OpenFreshDynamoTable() {
+inline DynamoDbOptions FreshDynamoOptions() {
   std::random_device rd;
   std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
   static const char kHex[] = "0123456789abcdef";
-  std::string name = "zt-";
-  for (int i = 0; i < 16; ++i) name += kHex[rng() % 16];
   DynamoDbOptions o;
-  o.table = name;
+  o.table = "zt-";
+  for (int i = 0; i < 16; ++i) o.table += kHex[rng() % 16];
   o.region = "us-east-1";
   const char* endpoint = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
   o.endpoint = endpoint ? endpoint : "";
   o.access_key_id = "test";
   o.secret_access_key = "test";
   o.delete_table_on_destroy = true;
-  auto store = std::make_unique<DynamoDbStore>(std::move(o));
-  store->Provision(ProvisionOptions{});
+  return o;
+}
+
+inline std::unique_ptr<Store> OpenFreshDynamoTable(ProvisionOptions provision = {}) {
+  auto store = std::make_unique<DynamoDbStore>(FreshDynamoOptions());
+  store->Provision(provision);
   return store;
 }
 #endif

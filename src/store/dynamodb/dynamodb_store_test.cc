@@ -9,6 +9,7 @@
 #include <string>
 
 #include "aws/client.h"
+#include "store/store_test_util.h"
 #include "zae/errors.h"
 
 namespace zae {
@@ -19,20 +20,7 @@ std::string Endpoint() {
   return e ? e : "";
 }
 
-DynamoDbOptions FreshOptions() {
-  std::random_device rd;
-  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
-  static const char kHex[] = "0123456789abcdef";
-  DynamoDbOptions o;
-  o.table = "zt-";
-  for (int i = 0; i < 16; ++i) o.table += kHex[rng() % 16];
-  o.region = "us-east-1";
-  o.endpoint = Endpoint();
-  o.access_key_id = "test";
-  o.secret_access_key = "test";
-  o.delete_table_on_destroy = true;
-  return o;
-}
+DynamoDbOptions FreshOptions() { return testing::FreshDynamoOptions(); }
 
 class DynamoDbStoreTest : public ::testing::Test {
  protected:
