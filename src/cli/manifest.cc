@@ -125,8 +125,8 @@ void CanonicalJson(const YAML::Node& node, std::string& out) {
           break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            char buf[16];
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
             out += buf;
           } else {
             out += c;

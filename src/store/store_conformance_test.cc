@@ -617,7 +617,7 @@ void ExpectPages(Store& store, QueryRequest q, const std::vector<std::string>& w
 TEST_P(StoreConformanceTest, QueryPagesWithoutDuplicatesOrGaps) {
   std::vector<std::string> sks;
   for (int i = 0; i < 23; ++i) {
-    char sk[16];
+    char sk[32];
     std::snprintf(sk, sizeof sk, "#USAGE#%02d", i);
     sks.push_back(sk);
     ASSERT_TRUE(store().Write(PutOf(MakeItem("p", sk))).ok());
