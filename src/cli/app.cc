@@ -244,7 +244,11 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   } catch (const RateLimiterUnavailable& e) {
     return fail(e, kExitUnavailable, std::string("store unavailable: ") + e.what());
   } catch (const StoreError& e) {
-    return fail(e, kExitUnavailable, e.what());
+    std::string message = e.what();
+    if (message.find("ResourceNotFoundException") != std::string::npos) {
+      message += " (run 'zae-limiter deploy' to create the table)";
+    }
+    return fail(e, kExitUnavailable, message);
   } catch (const NamespaceNotFoundError& e) {
     return fail(
         e, kExitError,

@@ -445,7 +445,8 @@ TEST_F(CliTest, Usage) {
 TEST_F(CliTest, AcquireAndAvailable) {
   Ok({"entity", "create", "proj"});
   Ok({"entity", "create", "key-1", "--parent", "proj", "--cascade"});
-  Ok({"resource", "set-defaults", "gpt-4", "-l", "rpm:2", "-l", "tpm:1000"});
+  Ok({"resource", "set-defaults", "gpt-4", "-l", "rpm:2/day", "-l",
+      "tpm:1000/day"});  // no refill during the test
 
   auto d =
       Json({"acquire", "key-1", "gpt-4", "-c", "rpm=1", "-c", "tpm=500", "--adjust", "tpm=-200"});
@@ -639,13 +640,23 @@ TEST_F(CliTest, DynamoDbLocal) {
            "?region=us-east-1&endpoint=" + std::string(endpoint);
   const std::string env = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test";
   auto run = [&](std::vector<std::string> args) { return Run(std::move(args), env); };
+  Result r = run({"status"});  // no table yet
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_TRUE(Contains(r.err, "run 'zae-limiter deploy'")) << r.err;
   ASSERT_EQ(run({"deploy"}).code, 0);
+  EXPECT_EQ(run({"deploy"}).code, 0);  // idempotent
   EXPECT_EQ(run({"check"}).code, 0);
   EXPECT_EQ(run({"entity", "create", "proj"}).code, 0);
   EXPECT_EQ(run({"entity", "create", "k", "--parent", "proj", "--cascade"}).code, 0);
   EXPECT_EQ(run({"resource", "set-defaults", "m", "-l", "rpm:1"}).code, 0);
   EXPECT_EQ(run({"acquire", "k", "m", "-c", "rpm=1"}).code, 0);
   EXPECT_EQ(run({"acquire", "k", "m", "-c", "rpm=1"}).code, 3);
+  EXPECT_EQ(run({"namespace", "register", "tenant-a"}).code, 0);
+  WriteFile("m.yaml",
+            "namespace: tenant-a\nresources:\n  m:\n    limits:\n      rpm: {capacity: 3}\n");
+  EXPECT_EQ(run({"limits", "apply", "-f", "m.yaml"}).code, 0);
+  r = run({"-N", "tenant-a", "resource", "get-defaults", "m"});
+  EXPECT_TRUE(Contains(r.out, "rpm: 3/min")) << r.out << r.err;
   EXPECT_EQ(run({"demo", "--speed", "0", "--duration", "10"}).code, 0);
 }
 
