@@ -208,6 +208,8 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   AddLimitsCommands(app, ctx);
   AddLocalCommands(app, ctx);
   AddDemoCommand(app, ctx);
+  AddBenchCommand(app, ctx);
+  AddAggregateCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

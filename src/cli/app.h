@@ -131,6 +131,8 @@ void AddAcquireCommands(CLI::App& app, Context& ctx);    // acquire.cc
 void AddLimitsCommands(CLI::App& app, Context& ctx);     // limits_manifest.cc
 void AddLocalCommands(CLI::App& app, Context& ctx);      // local.cc
 void AddDemoCommand(CLI::App& app, Context& ctx);        // demo.cc
+void AddBenchCommand(CLI::App& app, Context& ctx);       // bench.cc
+void AddAggregateCommand(CLI::App& app, Context& ctx);   // aggregate.cc
 
 }  // namespace zae::cli
 

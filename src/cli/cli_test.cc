@@ -565,6 +565,35 @@ entities:
   Fails({"limits", "plan", "-f", "missing.yaml"}, 2, "Error:");
 }
 
+// ---- bench, aggregate ---------------------------------------------------------------
+
+TEST_F(CliTest, BenchJsonHasEveryField) {
+  rapidjson::Document d = Json(
+      {"bench", "--scenario", "multi", "--duration", "0.3", "--warmup", "0", "--threads", "2"});
+  for (const char* key : {"scenario", "store", "threads", "inflight", "operations", "ops_per_sec",
+                          "latency_ms", "allowed", "denied", "errors", "calls_per_op", "rcu_per_op",
+                          "wcu_per_op", "cost_per_million_usd", "client_cpu_us_per_op"}) {
+    EXPECT_TRUE(d.HasMember(key)) << key;
+  }
+  EXPECT_STREQ(d["scenario"].GetString(), "multi");
+  EXPECT_GT(d["operations"].GetInt64(), 0);
+  EXPECT_EQ(d["errors"].GetInt64(), 0);
+  for (const char* key : {"p50", "p95", "p99", "p999"}) {
+    EXPECT_TRUE(d["latency_ms"].HasMember(key)) << key;
+  }
+  Result r = Run({"bench", "--scenario", "deny,hot", "--ops", "50", "--warmup", "0"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "deny")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "hot")) << r.out;
+  Fails({"bench", "--scenario", "nope"}, 2, "unknown scenario 'nope'");
+  Fails({"bench", "--threads", "0"}, 2, "threads");
+}
+
+TEST_F(CliTest, AggregateNeedsADynamoDbStream) {
+  Fails({"aggregate", "--once"}, 2, "SQLite and memory stores write usage snapshots");
+  Fails({"aggregate", "--window", "weekly"}, 2, "window");
+}
+
 // ---- local DynamoDB ------------------------------------------------------------------
 
 TEST_F(CliTest, LocalEnvAndStatus) {
@@ -658,6 +687,15 @@ TEST_F(CliTest, DynamoDbLocal) {
   r = run({"-N", "tenant-a", "resource", "get-defaults", "m"});
   EXPECT_TRUE(Contains(r.out, "rpm: 3/min")) << r.out << r.err;
   EXPECT_EQ(run({"demo", "--speed", "0", "--duration", "10"}).code, 0);
+  // Usage on DynamoDB comes from the stream aggregator.
+  r = run({"aggregate", "--once"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run({"usage", "summary", "--entity-id", "k", "--window", "daily", "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"rpm\": 1\n")) << r.out;  // the one admitted acquire
+  r = run({"bench", "--scenario", "multi", "--ops", "20", "--warmup", "0", "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"wcu_per_op\"")) << r.out;
 }
 
 }  // namespace

@@ -1,0 +1,114 @@
+// zae-limiter bench: the load tool (src/bench) against any store URL.
+#include <iostream>
+
+#include "bench/bench.h"
+#include "cli/app.h"
+
+namespace zae::cli {
+namespace {
+
+struct BenchArgs {
+  std::vector<std::string> scenarios = {"multi"};
+  int threads = 1;
+  int inflight = 1;
+  double duration = 5;
+  int64_t ops = 0;
+  int entities = 100;
+  double warmup = 1;
+  uint64_t seed = 1;
+  double wcu_price = 0.625;
+  double rcu_price = 0.125;
+};
+
+Json ResultJson(const bench::Result& r) {
+  Json calls = Json::MakeObject();
+  for (const auto& [name, v] : r.calls_per_op) calls.Set(name, Json(v));
+  Json doc = Json::MakeObject();
+  doc.Set("scenario", r.scenario)
+      .Set("store", r.store)
+      .Set("threads", r.threads)
+      .Set("inflight", r.inflight)
+      .Set("operations", r.operations)
+      .Set("ops_per_sec", r.ops_per_sec)
+      .Set("latency_ms", Json::MakeObject()
+                             .Set("p50", r.p50_ms)
+                             .Set("p95", r.p95_ms)
+                             .Set("p99", r.p99_ms)
+                             .Set("p999", r.p999_ms))
+      .Set("allowed", r.allowed)
+      .Set("denied", r.denied)
+      .Set("errors", r.errors)
+      .Set("calls_per_op", calls)
+      .Set("rcu_per_op", r.rcu_per_op)
+      .Set("wcu_per_op", r.wcu_per_op)
+      .Set("cost_per_million_usd", r.cost_per_million_usd)
+      .Set("client_cpu_us_per_op", r.client_cpu_us_per_op);
+  if (!r.first_error.empty()) doc.Set("first_error", r.first_error);
+  return doc;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, Context& ctx) {
+  auto a = std::make_shared<BenchArgs>();
+  std::string help = "Measure acquire throughput, latency, store calls and cost. Scenarios:";
+  for (const auto& s : bench::Scenarios()) help += "\n  " + s + ": " + bench::DescribeScenario(s);
+  CLI::App* cmd = app.add_subcommand("bench", help);
+  cmd->add_option("-s,--scenario", a->scenarios, "Scenario(s) to run, or 'all' (default: multi)")
+      ->delimiter(',');
+  cmd->add_option("--threads", a->threads, "Client threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--inflight", a->inflight, "Requests in flight per thread")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--duration", a->duration, "Seconds per scenario")->check(CLI::PositiveNumber);
+  cmd->add_option("--ops", a->ops, "Stop after this many operations instead of --duration")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--entities", a->entities, "Entities for many-entities")
+      ->check(CLI::Range(1, 10'000'000));
+  cmd->add_option("--warmup", a->warmup, "Warm-up seconds before measuring")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", a->seed, "Random seed");
+  cmd->add_option("--wcu-price", a->wcu_price, "USD per million write units")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--rcu-price", a->rcu_price, "USD per million read units")
+      ->check(CLI::NonNegativeNumber);
+  OnRun(cmd, ctx, [&ctx, a] {
+    std::vector<std::string> names = a->scenarios;
+    if (names.size() == 1 && names[0] == "all") names = bench::Scenarios();
+    for (const auto& n : names) {
+      if (bench::DescribeScenario(n).empty()) {
+        throw CommandError("unknown scenario '" + n + "' (see zae-limiter bench --help)",
+                           kExitUsage);
+      }
+    }
+    std::vector<bench::Result> results;
+    Json all = Json::MakeArray();
+    for (const auto& n : names) {
+      bench::Options o;
+      o.scenario = n;
+      o.threads = a->threads;
+      o.inflight = a->inflight;
+      o.duration_seconds = a->duration;
+      o.ops = a->ops;
+      o.entities = a->entities;
+      o.warmup_seconds = a->warmup;
+      o.seed = a->seed;
+      o.wcu_price_per_million = a->wcu_price;
+      o.rcu_price_per_million = a->rcu_price;
+      o.progress = [&ctx](const std::string& line) { ctx.err() << "\r" << line << std::flush; };
+      results.push_back(bench::Run(ctx.store(), o));
+      ctx.err() << "\r" << std::string(78, ' ') << "\r" << std::flush;
+      all.Push(ResultJson(results.back()));
+    }
+    if (ctx.json()) {
+      ctx.PrintJson(names.size() == 1 ? ResultJson(results[0]) : all);
+    } else {
+      ctx.out() << "store: " << ctx.store()->Describe() << "\n" << bench::ToTable(results);
+    }
+    for (const auto& r : results) {
+      if (r.errors > 0) return static_cast<int>(kExitError);
+    }
+    return static_cast<int>(kExitOk);
+  });
+}
+
+}  // namespace zae::cli
