@@ -1,6 +1,7 @@
 #include "store/apply.h"
 
 #include <algorithm>
+#include <exception>
 #include <set>
 #include <tuple>
 
@@ -126,6 +127,22 @@ TransactApplied ApplyTransaction(const std::vector<WriteOp>& ops,
     out.applied.clear();
     out.result.new_items.clear();
   }
+  return out;
+}
+
+std::vector<WriteResult> WriteEachInTurn(Store& store, const std::vector<WriteOp>& ops) {
+  std::vector<WriteResult> out;
+  out.reserve(ops.size());
+  std::exception_ptr first_error;
+  for (const auto& op : ops) {
+    try {
+      out.push_back(store.Write(op));
+    } catch (...) {
+      if (!first_error) first_error = std::current_exception();
+      out.emplace_back();
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
   return out;
 }
 

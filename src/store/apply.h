@@ -37,6 +37,10 @@ struct TransactApplied {
 TransactApplied ApplyTransaction(const std::vector<WriteOp>& ops,
                                  const std::vector<const Item*>& current);
 
+// WriteEach for backends without concurrent writes: runs every op through
+// store.Write in order, then rethrows the first error (the contract).
+std::vector<WriteResult> WriteEachInTurn(Store& store, const std::vector<WriteOp>& ops);
+
 // Hash/sort attribute names of an index ("PK"/"SK", "GSI1PK"/"GSI1SK", ...).
 std::pair<std::string, std::string> IndexAttributes(Index index);
 

@@ -53,20 +53,7 @@ WriteResult MemoryStore::Write(const WriteOp& op) {
 }
 
 std::vector<WriteResult> MemoryStore::WriteEach(const std::vector<WriteOp>& ops) {
-  // The contract: an op's error is rethrown only after every op has run.
-  std::vector<WriteResult> out;
-  out.reserve(ops.size());
-  std::exception_ptr first_error;
-  for (const auto& op : ops) {
-    try {
-      out.push_back(Write(op));
-    } catch (...) {
-      if (!first_error) first_error = std::current_exception();
-      out.emplace_back();
-    }
-  }
-  if (first_error) std::rethrow_exception(first_error);
-  return out;
+  return store::WriteEachInTurn(*this, ops);
 }
 
 TransactResult MemoryStore::Transact(const std::vector<WriteOp>& ops) {

@@ -496,19 +496,7 @@ WriteResult SqliteStore::Write(const WriteOp& op) {
 }
 
 std::vector<WriteResult> SqliteStore::WriteEach(const std::vector<WriteOp>& ops) {
-  std::vector<WriteResult> out;
-  out.reserve(ops.size());
-  std::exception_ptr first_error;
-  for (const auto& op : ops) {
-    try {
-      out.push_back(Write(op));
-    } catch (...) {
-      if (!first_error) first_error = std::current_exception();
-      out.emplace_back();
-    }
-  }
-  if (first_error) std::rethrow_exception(first_error);
-  return out;
+  return store::WriteEachInTurn(*this, ops);
 }
 
 TransactResult SqliteStore::Transact(const std::vector<WriteOp>& ops) {
