@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Builds the DynamoDB response-parser fuzzer with clang 14 + libFuzzer in
-# build/fuzz and runs it for a bounded time.
-#   scripts/fuzz.sh [SECONDS]    (default 30)
+# Builds every libFuzzer target (clang 14) in build/fuzz and runs each for a
+# bounded time: the DynamoDB response parser, the SQLite row decoder and the
+# CLI limit syntax. A crash fails the script.
+#   scripts/fuzz.sh [SECONDS_PER_TARGET]    (default 30)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-30}
 build=$root/build/fuzz
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DZAE_FUZZ=ON -DZAE_BUILD_TESTS=OFF \
   -DZAE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target zae_aws_fuzz_response
-corpus=$build/corpus
-mkdir -p "$corpus"
-cp -n "$root"/src/aws/fuzz/corpus/* "$corpus"/ 2>/dev/null || true
-"$build"/src/aws/zae_aws_fuzz_response -max_total_time="$seconds" -max_len=65536 \
-  -timeout=10 -rss_limit_mb=2048 "$corpus"
+targets=(src/aws/zae_aws_fuzz_response src/store/sqlite/item_codec_fuzz src/cli/zae_limit_syntax_fuzz)
+cmake --build "$build" -j2 --target "${targets[@]##*/}"
+for target in "${targets[@]}"; do
+  name=${target##*/}
+  corpus=$build/corpus/$name
+  mkdir -p "$corpus"
+  seeds=$root/$(dirname "$target")/fuzz/corpus
+  [[ -d $seeds ]] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+  echo "fuzz: $name for ${seconds}s"
+  "$build/$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+    "$corpus" 2>"$build/$name.log" || { tail -40 "$build/$name.log"; exit 1; }
+  grep -E "^Done|stat::number_of_executed_units" "$build/$name.log" | tail -1 || true
+done

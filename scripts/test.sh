@@ -42,7 +42,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 if [[ -x scripts/fuzz.sh ]]; then
   step "fuzz (bounded)"
-  scripts/fuzz.sh "${ZAE_FUZZ_SECONDS:-20}"
+  scripts/fuzz.sh "${ZAE_FUZZ_SECONDS:-10}"
 fi
 
 step "all tests passed"
