@@ -51,7 +51,9 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
   try {
     const int64_t now = clock_.NowMs();
     if (options_.speculative_writes) {
-      if (auto fast = FastPath(entity_id, resource, consume, now)) return std::move(*fast);
+      if (auto fast = FastPath(entity_id, resource, consume, options.limits, now)) {
+        return std::move(*fast);
+      }
     }
     if (auto slow = SlowPath(entity_id, resource, consume, options.limits, now,
                              ChooseShard(entity_id, resource))) {
@@ -86,7 +88,7 @@ OnUnavailable RateLimiterImpl::ResolveMode(const AcquireOptions& options) {
 
 std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     const std::string& entity_id, const std::string& resource, const Amounts& consume,
-    const std::optional<std::vector<Limit>>& fallback, int64_t now, int shard) {
+    const std::optional<std::vector<Limit>>& fallback, int64_t now, int shard, bool alone) {
   thread_local std::minstd_rand jitter{std::random_device{}()};
   for (int attempt = 0; attempt < kMaxSlowAttempts; ++attempt) {
     if (attempt > 0) {
@@ -106,7 +108,9 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     std::vector<ItemKey> keys{keys::EntityMeta(ns_, entity_id),
                               keys::Bucket(ns_, entity_id, resource, shard)};
     if (shard > 0) keys.push_back(keys::Bucket(ns_, entity_id, resource, 0));
+    if (alone) keys.erase(keys.begin());
     std::vector<std::optional<Item>> reads = store_->BatchGet(keys, false);
+    if (alone) reads.insert(reads.begin(), std::nullopt);
     if (shard > 0 && !reads[1]) {
       if (!EnsureShard(entity_id, resource, shard, ShardCount(entity_id, resource))) shard = 0;
       continue;
@@ -119,7 +123,7 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
       const Entity e = codec::DecodeEntity(*reads[0]);
       info = {e.cascade, e.parent_id};
     }
-    RememberEntity(entity_id, info);
+    if (!alone) RememberEntity(entity_id, info);
 
     ResolvedLimits parent;
     std::optional<Item> parent_item;
@@ -141,7 +145,7 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     const std::set<std::string> child_names = plan::NamesOf(child.limits);
     const std::set<std::string> parent_names = plan::NamesOf(parent.limits);
     for (const auto& [name, amount] : consume) {
-      if (!child_names.count(name) && !parent_names.count(name)) {
+      if (!alone && !child_names.count(name) && !parent_names.count(name)) {
         throw ValidationError(
             "consume", name,
             "'" + name + "' is not a limit of entity '" + entity_id + "'" +

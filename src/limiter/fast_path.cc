@@ -74,14 +74,11 @@ std::set<std::string> AppLimitNames(const codec::BucketItem& b) {
   return out;
 }
 
-// Why a fast write failed, decided from the item it saw.
-enum class Verdict { kSlowPath, kDeny, kWcuExhausted, kRefillHelps };
-
 }  // namespace
 
-std::optional<AcquireResult> RateLimiterImpl::FastPath(const std::string& entity_id,
-                                                       const std::string& resource,
-                                                       const Amounts& consume, int64_t now) {
+std::optional<AcquireResult> RateLimiterImpl::FastPath(
+    const std::string& entity_id, const std::string& resource, const Amounts& consume,
+    const std::optional<std::vector<Limit>>& fallback, int64_t now) {
   // With the cache off every acquire verifies the stored config.
   if (options_.config_cache_ttl_seconds <= 0) return std::nullopt;
   std::set<std::string> consume_names;
@@ -156,28 +153,69 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(const std::string& entity
     }
     if (!undo.empty()) writer_->Write(std::move(undo), BucketWriter::Mode::kIndependent, -1, now);
   };
+  // Lease entries from a successful write's new item; false when a limit
+  // the request did not name is in debt (the slow path then denies).
+  auto append_entries = [&](size_t i, std::vector<LeaseEntry>& entries) {
+    if (!results[i].item) throw StoreError("store returned no item for a successful update");
+    const codec::BucketItem b = codec::DecodeBucket(*results[i].item);
+    for (const auto& [name, state] : b.limits) {
+      if (name == kWcuLimitName) continue;
+      const int64_t c = plan::Amount(consume, name);
+      if (c == 0 && state.tokens_milli < 0) return false;
+      entries.push_back(LeaseEntry{targets[i].entity, resource, plan::LimitOfState(name, state),
+                                   state, c, c, targets[i].shard});
+    }
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = buckets_.try_emplace(
+        {targets[i].entity, resource}, BucketInfo{now + options_.config_cache_ttl_seconds * 1000,
+                                                  AppLimitNames(b), b.shard_count});
+    it->second.shard_count = std::max(it->second.shard_count, b.shard_count);
+    return true;
+  };
   if (out.all_ok()) {
     std::vector<LeaseEntry> entries;
     for (size_t i = 0; i < targets.size(); ++i) {
-      if (!results[i].item) throw StoreError("store returned no item for a successful update");
-      const codec::BucketItem b = codec::DecodeBucket(*results[i].item);
-      for (const auto& [name, state] : b.limits) {
-        if (name == kWcuLimitName) continue;
-        const int64_t c = plan::Amount(consume, name);
-        if (c == 0 && state.tokens_milli < 0) {  // an unnamed limit in debt
-          undo_applied();
-          return std::nullopt;  // the slow path reports the denial
-        }
-        entries.push_back(LeaseEntry{targets[i].entity, resource, plan::LimitOfState(name, state),
-                                     state, c, c, targets[i].shard});
+      if (!append_entries(i, entries)) {
+        undo_applied();
+        return std::nullopt;
       }
-      std::lock_guard lock(mu_);
-      auto [it, inserted] = buckets_.try_emplace(
-          {targets[i].entity, resource}, BucketInfo{now + options_.config_cache_ttl_seconds * 1000,
-                                                    AppLimitNames(b), b.shard_count});
-      it->second.shard_count = std::max(it->second.shard_count, b.shard_count);
     }
     return AcquireResult(MakeLease(std::move(entries)));
+  }
+  // The child consumed and the parent refused, but refilling the parent
+  // would admit it: refill the parent alone and keep the child's write
+  // (one read and one write instead of undoing and redoing both).
+  if (targets.size() == 2 && out.applied[0] && !results[1].ok() && results[1].item) {
+    const codec::BucketItem pb = codec::DecodeBucket(*results[1].item);
+    bool helps = true;
+    for (const std::string& name : targets[1].names) {
+      auto it = pb.limits.find(name);
+      helps = helps && it != pb.limits.end() &&
+              !plan::StatusOf(targets[1].entity, resource, plan::LimitOfState(name, it->second),
+                              plan::EffectiveState(it->second, pb.shard_count),
+                              plan::Amount(consume, name), now)
+                   .exceeded;
+    }
+    if (helps) {
+      std::optional<AcquireResult> parent;
+      try {
+        parent = SlowPath(targets[1].entity, resource, consume, fallback, now, targets[1].shard,
+                          /*alone=*/true);
+      } catch (...) {
+        undo_applied();
+        throw;
+      }
+      std::vector<LeaseEntry> entries;
+      if (parent && parent->allowed() && append_entries(0, entries)) {
+        for (const LeaseEntry& e : parent->lease().entries()) entries.push_back(e);
+        parent->lease().Commit();  // writes nothing: its consumption is durable
+        return AcquireResult(MakeLease(std::move(entries)));
+      }
+      if (parent && parent->allowed()) parent->lease().Rollback();
+      undo_applied();
+      if (parent && !parent->allowed()) return std::move(*parent);
+      return std::nullopt;
+    }
   }
   undo_applied();
 

@@ -102,13 +102,19 @@ class RateLimiterImpl {
   };
 
   std::optional<AcquireResult> FastPath(const std::string& entity_id, const std::string& resource,
-                                        const Amounts& consume, int64_t now);
+                                        const Amounts& consume,
+                                        const std::optional<std::vector<Limit>>& fallback,
+                                        int64_t now);
   // `shard` is the child's shard to refill on (0 unless the fast path
   // found another shard empty or missing).
+  // With `alone`, only this entity's bucket is read and written (no META,
+  // no cascade) and consume names that are not its limits are ignored: the
+  // parent-only refill after a child's fast write (the reference's
+  // _try_parent_only_acquire).
   std::optional<AcquireResult> SlowPath(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume,
                                         const std::optional<std::vector<Limit>>& fallback,
-                                        int64_t now, int shard);
+                                        int64_t now, int shard, bool alone = false);
   // A uniformly random shard of the bucket as this process knows it.
   int ChooseShard(const std::string& entity_id, const std::string& resource);
   int64_t ShardCount(const std::string& entity_id, const std::string& resource);

@@ -99,6 +99,38 @@ TEST_P(RequestCount, S9CascadeParentExhaustedCompensatesTheChild) {
   EXPECT_EQ(limiter().Available("k1", "gpt-4", std::nullopt)["rpm"], 0);  // min with parent
 }
 
+TEST_P(RequestCount, S10CascadeParentNeedsRefillRefillsTheParentAlone) {
+  limiter().CreateEntity("proj", {});
+  limiter().CreateEntity("k1", {.parent_id = "proj", .cascade = true});
+  limiter().SetLimits("proj", {Limit::PerMinute("rpm", 2)}, "gpt-4");
+  Acquire(limiter(), "k1", {{"rpm", 2}});
+  clock_.Advance(30'000);  // the parent has one token again
+  // Child + parent writes (one round trip), then the parent's bucket read
+  // and its refilling write; the child's consumption is kept.
+  EXPECT_EQ(Count([&] {
+              Acquire(limiter(), "k1", {{"rpm", 1}});
+            }),
+            (Calls{{"UpdateItem", 3}, {"BatchGetItem", 1}}));
+  EXPECT_EQ(limiter().Available("proj", "gpt-4")["rpm"], 0);
+  EXPECT_EQ(limiter().Available("k1", "gpt-4", std::nullopt)["rpm"], 0);  // min with parent
+}
+
+TEST_P(RequestCount, S12WithoutSpeculativeWritesReadsThenWrites) {
+  auto slow = LimiterTest::Open({.speculative_writes = false, .usage = UsageTracking::kOff});
+  Acquire(*slow, "k1", {{"rpm", 1}});
+  EXPECT_EQ(Count([&] {
+              Acquire(*slow, "k1", {{"rpm", 1}});
+            }),
+            (Calls{{"BatchGetItem", 1}, {"UpdateItem", 1}}));
+  limiter().CreateEntity("proj", {});
+  limiter().CreateEntity("k2", {.parent_id = "proj", .cascade = true});
+  Acquire(*slow, "k2", {{"rpm", 1}});
+  EXPECT_EQ(Count([&] {
+              Acquire(*slow, "k2", {{"rpm", 1}});
+            }),
+            (Calls{{"BatchGetItem", 1}, {"GetItem", 1}, {"TransactWriteItems", 1}}));
+}
+
 TEST_P(RequestCount, S11CascadeFirstAcquireIsOneTransaction) {
   limiter().CreateEntity("proj", {});
   limiter().CreateEntity("k1", {.parent_id = "proj", .cascade = true});
