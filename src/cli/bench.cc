@@ -20,33 +20,6 @@ struct BenchArgs {
   double rcu_price = 0.125;
 };
 
-Json ResultJson(const bench::Result& r) {
-  Json calls = Json::MakeObject();
-  for (const auto& [name, v] : r.calls_per_op) calls.Set(name, Json(v));
-  Json doc = Json::MakeObject();
-  doc.Set("scenario", r.scenario)
-      .Set("store", r.store)
-      .Set("threads", r.threads)
-      .Set("inflight", r.inflight)
-      .Set("operations", r.operations)
-      .Set("ops_per_sec", r.ops_per_sec)
-      .Set("latency_ms", Json::MakeObject()
-                             .Set("p50", r.p50_ms)
-                             .Set("p95", r.p95_ms)
-                             .Set("p99", r.p99_ms)
-                             .Set("p999", r.p999_ms))
-      .Set("allowed", r.allowed)
-      .Set("denied", r.denied)
-      .Set("errors", r.errors)
-      .Set("calls_per_op", calls)
-      .Set("rcu_per_op", r.rcu_per_op)
-      .Set("wcu_per_op", r.wcu_per_op)
-      .Set("cost_per_million_usd", r.cost_per_million_usd)
-      .Set("client_cpu_us_per_op", r.client_cpu_us_per_op);
-  if (!r.first_error.empty()) doc.Set("first_error", r.first_error);
-  return doc;
-}
-
 }  // namespace
 
 void AddBenchCommand(CLI::App& app, Context& ctx) {
@@ -81,7 +54,6 @@ void AddBenchCommand(CLI::App& app, Context& ctx) {
       }
     }
     std::vector<bench::Result> results;
-    Json all = Json::MakeArray();
     for (const auto& n : names) {
       bench::Options o;
       o.scenario = n;
@@ -97,10 +69,13 @@ void AddBenchCommand(CLI::App& app, Context& ctx) {
       o.progress = [&ctx](const std::string& line) { ctx.err() << "\r" << line << std::flush; };
       results.push_back(bench::Run(ctx.store(), o));
       ctx.err() << "\r" << std::string(78, ' ') << "\r" << std::flush;
-      all.Push(ResultJson(results.back()));
     }
-    if (ctx.json()) {
-      ctx.PrintJson(names.size() == 1 ? ResultJson(results[0]) : all);
+    if (ctx.json()) {  // one document: an object, or an array of them
+      std::string doc = names.size() == 1 ? "" : "[";
+      for (size_t i = 0; i < results.size(); ++i) {
+        doc += (i ? "," : "") + bench::ToJson(results[i]);
+      }
+      ctx.out() << doc << (names.size() == 1 ? "" : "]") << "\n";
     } else {
       ctx.out() << "store: " << ctx.store()->Describe() << "\n" << bench::ToTable(results);
     }
