@@ -163,17 +163,9 @@ Aggregator::Aggregator(AggregatorOptions options) : options_(std::move(options))
   so.secret_access_key = options_.secret_access_key;
   so.session_token = options_.session_token;
   store_ = std::make_unique<DynamoDbStore>(std::move(so));
-  aws::ClientConfig config;
-  config.endpoint = options_.endpoint;
-  config.region = options_.region;
-  if (!options_.access_key_id.empty()) {
-    aws::Credentials c;
-    c.access_key_id = options_.access_key_id;
-    c.secret_access_key = options_.secret_access_key;
-    c.session_token = options_.session_token;
-    config.credentials = std::make_shared<aws::StaticCredentials>(std::move(c));
-  }
-  client_ = std::make_unique<aws::DynamoClient>(std::move(config));
+  client_ = std::make_unique<aws::DynamoClient>(
+      aws::ClientConfig::For(options_.endpoint, options_.region, options_.access_key_id,
+                             options_.secret_access_key, options_.session_token));
 }
 
 Aggregator::~Aggregator() = default;

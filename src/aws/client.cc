@@ -57,6 +57,23 @@ struct DynamoClient::Pending {
   RawCallback done;
 };
 
+ClientConfig ClientConfig::For(const std::string& endpoint, const std::string& region,
+                               const std::string& access_key_id,
+                               const std::string& secret_access_key,
+                               const std::string& session_token) {
+  ClientConfig config;
+  config.endpoint = endpoint;
+  config.region = region;
+  if (!access_key_id.empty()) {
+    Credentials c;
+    c.access_key_id = access_key_id;
+    c.secret_access_key = secret_access_key;
+    c.session_token = session_token;
+    config.credentials = std::make_shared<StaticCredentials>(std::move(c));
+  }
+  return config;
+}
+
 ClientConfig ClientConfig::Resolve(const Env& env) const {
   ClientConfig c = *this;
   const bool explicit_endpoint = !c.endpoint.empty();

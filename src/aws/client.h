@@ -69,6 +69,12 @@ struct ClientConfig {
 
   // A copy with every empty field filled in. Throws aws::ConfigError.
   ClientConfig Resolve(const Env& env = ProcessEnv()) const;
+
+  // For `endpoint` and `region` (either may be empty), with static
+  // credentials when `access_key_id` is set, else the default chain.
+  static ClientConfig For(const std::string& endpoint, const std::string& region,
+                          const std::string& access_key_id, const std::string& secret_access_key,
+                          const std::string& session_token);
 };
 
 // Counters of one operation since creation or the last ResetMetrics().

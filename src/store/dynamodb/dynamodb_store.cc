@@ -480,17 +480,9 @@ const char* IndexName(Index index) {
 DynamoDbStore::DynamoDbStore(DynamoDbOptions options)
     : options_(std::move(options)), narrow_gsi2_(options_.narrow_gsi2) {
   if (options_.table.empty()) throw ValidationError("table", "", "a table name is required");
-  aws::ClientConfig config;
-  config.endpoint = options_.endpoint;
-  config.region = options_.region;
-  if (!options_.access_key_id.empty()) {
-    aws::Credentials c;
-    c.access_key_id = options_.access_key_id;
-    c.secret_access_key = options_.secret_access_key;
-    c.session_token = options_.session_token;
-    config.credentials = std::make_shared<aws::StaticCredentials>(std::move(c));
-  }
-  client_ = std::make_unique<aws::DynamoClient>(std::move(config));
+  client_ = std::make_unique<aws::DynamoClient>(
+      aws::ClientConfig::For(options_.endpoint, options_.region, options_.access_key_id,
+                             options_.secret_access_key, options_.session_token));
   region_ = client_->config().region;
   endpoint_ = options_.endpoint.empty() ? "" : client_->config().endpoint;
 }
