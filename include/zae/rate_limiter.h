@@ -163,6 +163,11 @@ class RateLimiter {
                                         const std::string& cursor = "");
   UsageSummary GetUsageSummary(const UsageQuery& query);
 
+  // Days audit events are kept (their ttl); default 90. Stored on the
+  // namespace's system config item as `audit_retention_days`.
+  int64_t GetAuditRetentionDays();
+  void SetAuditRetentionDays(int64_t days);  // 1..3650
+
   CacheStats GetCacheStats() const;
   void InvalidateConfigCache();
 

@@ -271,6 +271,21 @@ TEST_P(LimiterConformance, AuditEventsForEveryConfigChange) {
   EXPECT_EQ(res.items[0].principal, "ops@example.com");
 }
 
+TEST_P(LimiterConformance, AuditRetentionIsConfigurableAndSurvivesSystemDefaults) {
+  EXPECT_EQ(limiter().GetAuditRetentionDays(), 90);
+  limiter().SetAuditRetentionDays(7);
+  limiter().SetSystemDefaults({Limit::PerMinute("rpm", 1)});  // must keep it
+  EXPECT_EQ(limiter().GetAuditRetentionDays(), 7);
+  EXPECT_EQ(limiter().GetSystemDefaults().limits.size(), 1u);
+  limiter().CreateEntity("e1", {});
+  QueryRequest q;
+  q.hash = limiter().namespace_id() + "/AUDIT#e1";
+  const auto events = store_->Query(q).items;
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].at("ttl"), Value(clock_.NowMs() / 1000 + 7 * 86400));
+  EXPECT_THROW(limiter().SetAuditRetentionDays(0), ValidationError);
+}
+
 TEST_P(LimiterConformance, NamespacesAreIsolated) {
   auto tenant = Open({.namespace_name = "tenant-a"});
   EXPECT_NE(tenant->namespace_id(), limiter().namespace_id());

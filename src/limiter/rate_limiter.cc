@@ -253,6 +253,8 @@ Page<UsageSnapshot> RateLimiter::GetUsageSnapshots(const UsageQuery& q, int limi
 UsageSummary RateLimiter::GetUsageSummary(const UsageQuery& q) {
   return usage::Summarize(*impl_->store_, impl_->ns_, q);
 }
+int64_t RateLimiter::GetAuditRetentionDays() { return impl_->GetAuditRetentionDays(); }
+void RateLimiter::SetAuditRetentionDays(int64_t days) { impl_->SetAuditRetentionDays(days); }
 CacheStats RateLimiter::GetCacheStats() const { return impl_->cache_.Stats(); }
 void RateLimiter::InvalidateConfigCache() { impl_->cache_.Clear(); }
 const std::string& RateLimiter::namespace_name() const { return impl_->options_.namespace_name; }

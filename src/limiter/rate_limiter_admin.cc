@@ -49,7 +49,7 @@ void RateLimiterImpl::Audit(const std::string& entity_id, const std::string& act
             {"principal", options_.principal.empty() ? Value() : Value(options_.principal)},
             {"resource", resource ? Value(*resource) : Value()},
             {"details", Value(std::move(details))},
-            {"ttl", Value(FloorDiv(now, 1000) + kAuditRetentionDays * 86400)},
+            {"ttl", Value(FloorDiv(now, 1000) + GetAuditRetentionDays() * 86400)},
             {"GSI4PK", Value(ns_)},
             {"GSI4SK", Value(pk)}};
   store_->Write(Put{std::move(item), {}, false});
@@ -303,6 +303,11 @@ void RateLimiterImpl::SetSystemDefaults(const std::vector<Limit>& limits,
   item["GSI4PK"] = Value(ns_);
   item["GSI4SK"] = Value(key.pk);
   if (mode) item["on_unavailable"] = Value(ToString(*mode));
+  // Replacing the item must not drop the retention (the reference's does).
+  if (auto old = store_->Get(key, true)) {
+    auto days = old->find("audit_retention_days");
+    if (days != old->end()) item[days->first] = days->second;
+  }
   store_->Write(Put{std::move(item), {}, false});
   cache_.Evict(key);
   ForgetBuckets();
@@ -310,6 +315,28 @@ void RateLimiterImpl::SetSystemDefaults(const std::vector<Limit>& limits,
   Audit(kSystemAuditId, "limits_set", std::nullopt,
         {{"limits", codec::LimitsAsList(limits)},
          {"on_unavailable", mode ? Value(ToString(*mode)) : Value()}});
+}
+
+int64_t RateLimiterImpl::GetAuditRetentionDays() {
+  auto item = store_->Get(keys::SystemConfig(ns_), false);
+  if (!item) return kAuditRetentionDays;
+  auto days = item->find("audit_retention_days");
+  if (days == item->end() || !days->second.is_number() || days->second.as_number() <= 0) {
+    return kAuditRetentionDays;
+  }
+  return days->second.as_number();
+}
+
+void RateLimiterImpl::SetAuditRetentionDays(int64_t days) {
+  if (days < 1 || days > 3650) {
+    throw ValidationError("audit_retention_days", std::to_string(days), "must be 1..3650");
+  }
+  Update u;
+  u.key = keys::SystemConfig(ns_);
+  u.set = {{"audit_retention_days", Value(days)}};
+  u.set_if_not_exists = {
+      {"config_version", Value(1)}, {"GSI4PK", Value(ns_)}, {"GSI4SK", Value(u.key.pk)}};
+  store_->Write(u);
 }
 
 SystemDefaults RateLimiterImpl::GetSystemDefaults() {

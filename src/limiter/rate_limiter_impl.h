@@ -77,6 +77,8 @@ class RateLimiterImpl {
   void SetSystemDefaults(const std::vector<Limit>& limits, std::optional<OnUnavailable> mode);
   SystemDefaults GetSystemDefaults();
   void DeleteSystemDefaults();
+  int64_t GetAuditRetentionDays();
+  void SetAuditRetentionDays(int64_t days);
   Page<AuditEvent> GetAuditEvents(const std::string& entity_id, int limit,
                                   const std::string& cursor);
 
