@@ -50,13 +50,16 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
   if (options.limits) ValidateLimits(*options.limits);
   try {
     const int64_t now = clock_.NowMs();
+    // The slow path refills the shard the fast path found short, so every
+    // shard gets refilled, not only a random one.
+    int shard = -1;
     if (options_.speculative_writes) {
-      if (auto fast = FastPath(entity_id, resource, consume, options.limits, now)) {
+      if (auto fast = FastPath(entity_id, resource, consume, options.limits, now, &shard)) {
         return std::move(*fast);
       }
     }
     if (auto slow = SlowPath(entity_id, resource, consume, options.limits, now,
-                             ChooseShard(entity_id, resource))) {
+                             shard >= 0 ? shard : ChooseShard(entity_id, resource))) {
       return std::move(*slow);
     }
     throw StoreError("no result from the store");
@@ -196,7 +199,27 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     std::vector<WriteOp> ops;
     for (const plan::Plan& p : plans) ops.push_back(p.op);
     if (!writer_->Write(std::move(ops), BucketWriter::Mode::kAtomic, 1, now).all_ok()) {
-      continue;  // another writer moved the bucket: re-read
+      // Another writer moved the bucket. Like the reference's retry path,
+      // first take the consumption without refilling (one write guarded by
+      // tk >= c); only if that fails too, re-read and plan again.
+      std::vector<WriteOp> retry;
+      for (const plan::Plan& p : plans) {
+        Update u;
+        for (const LeaseEntry& e : p.entries) {
+          u.key = keys::Bucket(ns_, e.entity_id, resource, e.shard);
+          const int64_t m = ToMilli(e.consumed);
+          if (m == 0) continue;
+          u.add.emplace_back(keys::BucketAttr(e.limit.name, "tk"), -m);
+          u.add.emplace_back(keys::BucketAttr(e.limit.name, "tc"), m);
+          u.condition.Compare(keys::BucketAttr(e.limit.name, "tk"), Predicate::Op::kGe, Value(m));
+        }
+        u.condition.Exists("PK");
+        if (!u.add.empty()) retry.push_back(std::move(u));
+      }
+      if (retry.empty() ||
+          !writer_->Write(std::move(retry), BucketWriter::Mode::kAtomic, 1, now).all_ok()) {
+        continue;
+      }
     }
     RememberBucket(entity_id, resource, child_names, now,
                    reads[1] ? codec::DecodeBucket(*reads[1]).shard_count : 1);

@@ -78,7 +78,7 @@ std::set<std::string> AppLimitNames(const codec::BucketItem& b) {
 
 std::optional<AcquireResult> RateLimiterImpl::FastPath(
     const std::string& entity_id, const std::string& resource, const Amounts& consume,
-    const std::optional<std::vector<Limit>>& fallback, int64_t now) {
+    const std::optional<std::vector<Limit>>& fallback, int64_t now, int* slow_shard) {
   // With the cache off every acquire verifies the stored config.
   if (options_.config_cache_ttl_seconds <= 0) return std::nullopt;
   std::set<std::string> consume_names;
@@ -115,6 +115,7 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(
     for (const auto& t : targets) known |= t.names.count(name) > 0;
     if (!known) return std::nullopt;  // the slow path validates or adds it
   }
+  *slow_shard = targets[0].shard;
   std::vector<WriteOp> ops;
   for (const auto& t : targets) {
     ops.push_back(FastUpdate(ns_, t, resource, consume, now, caps_.sharding));

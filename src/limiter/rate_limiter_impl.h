@@ -103,10 +103,11 @@ class RateLimiterImpl {
     int64_t shard_count = 1;
   };
 
+  // Sets `*slow_shard` to the child's shard it tried when it falls through.
   std::optional<AcquireResult> FastPath(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume,
                                         const std::optional<std::vector<Limit>>& fallback,
-                                        int64_t now);
+                                        int64_t now, int* slow_shard);
   // `shard` is the child's shard to refill on (0 unless the fast path
   // found another shard empty or missing).
   // With `alone`, only this entity's bucket is read and written (no META,

@@ -12,6 +12,50 @@ namespace {
 
 using Calls = std::map<std::string, int64_t>;
 
+// Forwards to a store, but moves a bucket's `rf` just before the first
+// refill write that relies on it: the optimistic lock is lost (S6).
+class LockThief final : public Store {
+ public:
+  explicit LockThief(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
+  std::string Describe() const override { return inner_->Describe(); }
+  Capabilities capabilities() const override { return inner_->capabilities(); }
+  void Provision(const ProvisionOptions& o) override { inner_->Provision(o); }
+  std::optional<Item> Get(const ItemKey& k, bool c) override { return inner_->Get(k, c); }
+  std::vector<std::optional<Item>> BatchGet(const std::vector<ItemKey>& k, bool c) override {
+    return inner_->BatchGet(k, c);
+  }
+  WriteResult Write(const WriteOp& op) override {
+    if (const auto* u = std::get_if<Update>(&op); u && armed_) {
+      for (const auto& clause : u->condition.clauses) {
+        if (clause[0].attr == "rf" && clause[0].op == Predicate::Op::kEq) {
+          armed_ = false;
+          Update steal;
+          steal.key = u->key;
+          steal.set = {{"rf", Value(clause[0].operand.as_number() + 1)}};
+          inner_->Write(steal);
+        }
+      }
+    }
+    return inner_->Write(op);
+  }
+  std::vector<WriteResult> WriteEach(const std::vector<WriteOp>& ops) override {
+    return inner_->WriteEach(ops);
+  }
+  TransactResult Transact(const std::vector<WriteOp>& ops) override {
+    return inner_->Transact(ops);
+  }
+  void BatchWrite(const std::vector<WriteOp>& ops) override { inner_->BatchWrite(ops); }
+  QueryPage Query(const QueryRequest& r) override { return inner_->Query(r); }
+  int64_t DeleteExpired(int64_t now) override { return inner_->DeleteExpired(now); }
+  StoreStats stats() const override { return inner_->stats(); }
+  void ResetStats() override { inner_->ResetStats(); }
+
+  bool armed_ = false;
+
+ private:
+  std::shared_ptr<Store> inner_;
+};
+
 class RequestCount : public LimiterTest {
  protected:
   void SetUp() override {
@@ -65,6 +109,38 @@ TEST_P(RequestCount, S4RefillNeededReadsOnceAndWritesOnce) {
               Acquire(limiter(), "k1", {{"rpm", 1}});
             }),
             (Calls{{"UpdateItem", 2}, {"BatchGetItem", 1}}));
+}
+
+TEST_P(RequestCount, S6LockLostButTokensLeftIsOneMoreWrite) {
+  auto thief = std::make_shared<LockThief>(store_);
+  auto l = RateLimiter::Open(
+      thief, {.clock = &clock_, .speculative_writes = false, .usage = UsageTracking::kOff});
+  Acquire(*l, "k1", {{"rpm", 1}});
+  thief->armed_ = true;
+  EXPECT_EQ(Count([&] {
+              Acquire(*l, "k1", {{"rpm", 1}});
+            }),
+            (Calls{{"BatchGetItem", 1}, {"UpdateItem", 3}}));  // incl. the thief's
+  EXPECT_EQ(l->Available("k1", "gpt-4")["rpm"], 98);
+}
+
+TEST_P(RequestCount, S13WcuExhaustedDoublesThenRefillsTheSameShard) {
+  if (GetParam().name == "dynamodb") GTEST_SKIP() << "1000 writes; the same calls on every store";
+  auto sharded = LimiterTest::Open({.usage = UsageTracking::kOff, .sharding = true});
+  limiter().SetResourceDefaults("big", {Limit::PerSecond("rps", 1'000'000'000)});
+  auto acquire = [&] {
+    auto r = sharded->Acquire("hot", "big", {{"rps", 1}});
+    ASSERT_TRUE(r.allowed());
+    r.lease().Commit();
+  };
+  // The create, then 1000 fast writes drain the shard's 1000 wcu tokens
+  // within one millisecond: more than 1000 writes/s.
+  for (int i = 0; i < 1001; ++i) acquire();
+  // Failed fast write, the doubling, then the refill of the same shard.
+  EXPECT_EQ(Count(acquire), (Calls{{"UpdateItem", 3}, {"BatchGetItem", 1}}));
+  EXPECT_EQ(store_->Get({limiter().namespace_id() + "/BUCKET#hot#big#0", "#STATE"}, true)
+                ->at("shard_count"),
+            Value(2));
 }
 
 TEST_P(RequestCount, S5FastRejectionIsOneCall) {
