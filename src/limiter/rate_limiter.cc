@@ -57,21 +57,12 @@ RateLimiterImpl::RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOption
           options_.usage == UsageTracking::kInline ||
               (options_.usage == UsageTracking::kAuto && !caps_.usage_from_stream))) {}
 
-namespace {
-
-struct BucketView {
-  std::vector<Limit> limits;
-  std::vector<BucketState> states;
-};
-
-}  // namespace
-
-Amounts RateLimiterImpl::Available(const std::string& entity_id, const std::string& resource,
-                                   const std::optional<std::vector<Limit>>& limits) {
+std::vector<RateLimiterImpl::BucketView> RateLimiterImpl::ReadViews(
+    const std::string& entity_id, const std::string& resource,
+    const std::optional<std::vector<Limit>>& limits, int64_t now) {
   ValidateIdentifier(entity_id);
   ValidateResource(resource);
   if (limits) ValidateLimits(*limits);
-  const int64_t now = clock_.NowMs();
   auto view = [&](const std::string& id) {
     BucketView v;
     v.limits = ResolveWithFallback(id, resource, limits).limits;
@@ -88,22 +79,25 @@ Amounts RateLimiterImpl::Available(const std::string& entity_id, const std::stri
     }
     return v;
   };
-  BucketView child = view(entity_id);
-  if (child.limits.empty()) {
+  std::vector<BucketView> views{view(entity_id)};
+  if (views[0].limits.empty()) {
     throw ValidationError(
         "limits", "entity=" + entity_id + ", resource=" + resource,
         "No limits configured for entity '" + entity_id + "' and resource '" + resource + "'");
   }
-  Amounts out;
-  for (size_t i = 0; i < child.limits.size(); ++i) {
-    out[child.limits[i].name] = AvailableTokens(child.states[i], now);
-  }
   const EntityInfo info = LookupEntity(entity_id);
-  if (info.cascade && info.parent_id) {
-    BucketView parent = view(*info.parent_id);
-    for (size_t i = 0; i < parent.limits.size(); ++i) {
-      const int64_t a = AvailableTokens(parent.states[i], now);
-      auto [it, inserted] = out.emplace(parent.limits[i].name, a);
+  if (info.cascade && info.parent_id) views.push_back(view(*info.parent_id));
+  return views;
+}
+
+Amounts RateLimiterImpl::Available(const std::string& entity_id, const std::string& resource,
+                                   const std::optional<std::vector<Limit>>& limits) {
+  const int64_t now = clock_.NowMs();
+  Amounts out;  // the minimum over child and parent
+  for (const BucketView& v : ReadViews(entity_id, resource, limits, now)) {
+    for (size_t i = 0; i < v.limits.size(); ++i) {
+      const int64_t a = AvailableTokens(v.states[i], now);
+      auto [it, inserted] = out.emplace(v.limits[i].name, a);
       if (!inserted) it->second = std::min(it->second, a);
     }
   }
@@ -116,36 +110,27 @@ double RateLimiterImpl::TimeUntilAvailable(const std::string& entity_id,
   for (const auto& [name, amount] : needed) {
     if (amount < 0) throw ValidationError("needed", name, "amounts must not be negative");
   }
-  const Amounts available = Available(entity_id, resource, limits);
-  // Recompute per bucket so the refill rate of each limit is used.
-  ValidateIdentifier(entity_id);
   const int64_t now = clock_.NowMs();
-  double wait = 0;
-  auto account = [&](const std::string& id) {
-    const std::vector<Limit> ls = ResolveWithFallback(id, resource, limits).limits;
-    auto item = store_->Get(keys::Bucket(ns_, id, resource, 0), false);
-    const codec::BucketItem b = item ? codec::DecodeBucket(*item) : codec::BucketItem{};
-    for (const Limit& l : ls) {
-      auto n = needed.find(l.name);
-      if (n == needed.end() || n->second == 0) continue;
-      auto it = b.limits.find(l.name);
-      BucketState s = it != b.limits.end() ? it->second : BucketState::FromLimit(l, now);
-      s.capacity_milli = l.capacity_milli();
-      s.refill_amount_milli = l.refill_amount_milli();
-      s.refill_period_ms = l.refill_period_ms();
-      wait = std::max(wait, zae::TimeUntilAvailable(s, n->second, now));
-    }
-  };
+  const std::vector<BucketView> views = ReadViews(entity_id, resource, limits, now);
   for (const auto& [name, amount] : needed) {
-    if (!available.count(name)) {
+    bool known = false;
+    for (const BucketView& v : views) {
+      for (const Limit& l : v.limits) known |= l.name == name;
+    }
+    if (!known) {
       throw ValidationError("needed", name,
                             "'" + name + "' is not a limit of entity '" + entity_id +
                                 "' for resource '" + resource + "'");
     }
   }
-  account(entity_id);
-  const EntityInfo info = LookupEntity(entity_id);
-  if (info.cascade && info.parent_id) account(*info.parent_id);
+  double wait = 0;  // the longest over child and parent
+  for (const BucketView& v : views) {
+    for (size_t i = 0; i < v.limits.size(); ++i) {
+      auto n = needed.find(v.limits[i].name);
+      if (n == needed.end() || n->second == 0) continue;
+      wait = std::max(wait, zae::TimeUntilAvailable(v.states[i], n->second, now));
+    }
+  }
   return wait;
 }
 

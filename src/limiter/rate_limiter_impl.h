@@ -130,6 +130,15 @@ class RateLimiterImpl {
   ResolvedLimits ResolveWithFallback(const std::string& entity_id, const std::string& resource,
                                      const std::optional<std::vector<Limit>>& fallback);
   EntityInfo LookupEntity(const std::string& entity_id);
+  // The resolved limits and their bucket states (stored tokens, config
+  // parameters) of the entity and, when it cascades, its parent: one read
+  // per bucket. Throws ValidationError when the entity has no limits.
+  struct BucketView {
+    std::vector<Limit> limits;
+    std::vector<BucketState> states;
+  };
+  std::vector<BucketView> ReadViews(const std::string& entity_id, const std::string& resource,
+                                    const std::optional<std::vector<Limit>>& limits, int64_t now);
   void RememberEntity(const std::string& entity_id, const EntityInfo& info);
   void RememberBucket(const std::string& entity_id, const std::string& resource,
                       std::set<std::string> names, int64_t now, int64_t shard_count);
