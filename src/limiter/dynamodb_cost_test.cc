@@ -28,7 +28,8 @@ double WarmAcquireWcu(bool narrow) {
 }
 
 TEST(DynamoDbCost, WarmAcquireIsTwoWcuOrOneWithNarrowGsi2) {
-  if (!std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT")) GTEST_SKIP() << "no DynamoDB Local";
+  const std::string why = RequireEnv("ZAE_TEST_DYNAMODB_ENDPOINT")();
+  if (!why.empty()) GTEST_SKIP() << why;
   EXPECT_DOUBLE_EQ(WarmAcquireWcu(false), 2.0);
   EXPECT_DOUBLE_EQ(WarmAcquireWcu(true), 1.0);
 }
