@@ -25,6 +25,7 @@
 #define ZAE_RATE_LIMITER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -93,6 +94,10 @@ struct RateLimiterOptions {
   // 1000 writes/s (the hidden `wcu` limit). Default: when the store supports
   // it (DynamoDB).
   std::optional<bool> sharding;
+  // Picks shards (a uniformly random one per acquire; the first of the other
+  // shards tried when it is drained). Called from any thread, so it must be
+  // thread-safe. Empty = a thread-local PRNG; tests pass a fixed sequence.
+  std::function<uint64_t()> random;
 };
 
 class RateLimiter {

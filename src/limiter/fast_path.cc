@@ -86,14 +86,13 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(
   // A bucket this process has not verified yet is tried with the consumed
   // names only; a verified one with all of its limits; an expired
   // verification goes to the slow path.
-  thread_local std::minstd_rand rng{std::random_device{}()};
   auto target_for = [&](const std::string& entity) -> std::optional<FastTarget> {
     auto b = buckets_.find({entity, resource});
     if (b == buckets_.end()) return FastTarget{entity, consume_names, 0, 1};
     if (b->second.verified_until < now) return std::nullopt;
     const int64_t n = b->second.shard_count;
     return FastTarget{entity, b->second.limit_names,
-                      n > 1 ? static_cast<int>(rng() % static_cast<uint64_t>(n)) : 0, n};
+                      n > 1 ? static_cast<int>(Random() % static_cast<uint64_t>(n)) : 0, n};
   };
   std::vector<FastTarget> targets;
   bool entity_known;
@@ -255,10 +254,14 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(
       statuses.push_back(std::move(s));
     }
     if (shard_empty && n > 1) {
-      // This shard's share is gone; others may still have tokens.
-      for (int retry = 0; retry < kMaxShardRetries; ++retry) {
+      // This shard's share is gone; others may still have tokens. Each
+      // retry tries a shard not tried yet.
+      const uint64_t offset = Random();
+      for (int retry = 0; retry < std::min<int64_t>(kMaxShardRetries, n - 1); ++retry) {
         FastTarget other = t;
-        other.shard = static_cast<int>((t.shard + 1 + rng() % (n - 1)) % n);
+        other.shard = static_cast<int>(
+            (t.shard + 1 + (offset + static_cast<uint64_t>(retry)) % static_cast<uint64_t>(n - 1)) %
+            n);
         WriteResult r =
             writer_
                 ->Write({FastUpdate(ns_, other, resource, consume, now, caps_.sharding)},
@@ -287,10 +290,15 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(
   return AcquireResult(Denial(std::move(statuses)));
 }
 
-int RateLimiterImpl::ChooseShard(const std::string& entity_id, const std::string& resource) {
+uint64_t RateLimiterImpl::Random() {
+  if (options_.random) return options_.random();
   thread_local std::minstd_rand rng{std::random_device{}()};
+  return rng();
+}
+
+int RateLimiterImpl::ChooseShard(const std::string& entity_id, const std::string& resource) {
   const int64_t n = ShardCount(entity_id, resource);
-  return n > 1 ? static_cast<int>(rng() % static_cast<uint64_t>(n)) : 0;
+  return n > 1 ? static_cast<int>(Random() % static_cast<uint64_t>(n)) : 0;
 }
 
 int64_t RateLimiterImpl::ShardCount(const std::string& entity_id, const std::string& resource) {

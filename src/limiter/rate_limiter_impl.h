@@ -118,6 +118,8 @@ class RateLimiterImpl {
                                         const Amounts& consume,
                                         const std::optional<std::vector<Limit>>& fallback,
                                         int64_t now, int shard, bool alone = false);
+  // options_.random, or a thread-local PRNG.
+  uint64_t Random();
   // A uniformly random shard of the bucket as this process knows it.
   int ChooseShard(const std::string& entity_id, const std::string& resource);
   int64_t ShardCount(const std::string& entity_id, const std::string& resource);

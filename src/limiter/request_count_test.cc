@@ -3,8 +3,12 @@
 // docs/request-counts.md puts these next to the reference's numbers.
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <mutex>
 #include <stdexcept>
 
+#include "limiter/bucket_plan.h"
+#include "limiter/keys.h"
 #include "limiter/limiter_test_util.h"
 
 namespace zae::testing {
@@ -141,6 +145,59 @@ TEST_P(RequestCount, S13WcuExhaustedDoublesThenRefillsTheSameShard) {
   EXPECT_EQ(store_->Get({limiter().namespace_id() + "/BUCKET#hot#big#0", "#STATE"}, true)
                 ->at("shard_count"),
             Value(2));
+}
+
+TEST_P(RequestCount, S14DrainedShardTriesUpToTwoOtherShards) {
+  // The test picks the shards: every random draw is 0 unless queued.
+  std::deque<uint64_t> draws;
+  std::mutex mu;
+  auto sharded = LimiterTest::Open(
+      {.usage = UsageTracking::kOff, .sharding = true, .random = [&]() -> uint64_t {
+         std::lock_guard lock(mu);
+         if (draws.empty()) return 0;
+         const uint64_t d = draws.front();
+         draws.pop_front();
+         return d;
+       }});
+  Acquire(*sharded, "k1", {{"rpm", 1}});  // creates shard 0
+  // Three shards; 0 and 1 are drained, 2 holds the tokens left.
+  const std::string ns = limiter().namespace_id();
+  auto shard0 = store_->Get(keys::Bucket(ns, "k1", "gpt-4", 0), true);
+  ASSERT_TRUE(shard0);
+  for (int shard : {1, 2}) {
+    store_->Write(plan::CloneShard(
+        *shard0, ns, shard, 3,
+        shard == 2 ? std::map<std::string, int64_t>{{"rpm", 99'000}, {"tpm", 10'000'000}}
+                   : std::map<std::string, int64_t>{}));
+  }
+  Update drain;
+  drain.key = keys::Bucket(ns, "k1", "gpt-4", 0);
+  drain.set = {{"shard_count", Value(3)}, {"b_rpm_tk", Value(0)}, {"b_tpm_tk", Value(0)}};
+  store_->Write(drain);
+  auto tc = [&](int shard) {
+    return store_->Get(keys::Bucket(ns, "k1", "gpt-4", shard), true)->at("b_rpm_tc").as_number();
+  };
+
+  // Shard 0 (drained, and it says there are 3 shards), then 1 (drained), then 2.
+  EXPECT_EQ(Count([&] { Acquire(*sharded, "k1", {{"rpm", 1}}); }), (Calls{{"UpdateItem", 3}}));
+  EXPECT_EQ(tc(2), 1000);
+  // Now the shard count is known: a draw of 2 goes straight to shard 2.
+  draws = {2};
+  EXPECT_EQ(Count([&] { Acquire(*sharded, "k1", {{"rpm", 1}}); }), (Calls{{"UpdateItem", 1}}));
+  EXPECT_EQ(tc(2), 2000);
+  // Shard 1 drained, the first other shard tried is 2: one retry.
+  draws = {1};
+  EXPECT_EQ(Count([&] { Acquire(*sharded, "k1", {{"rpm", 1}}); }), (Calls{{"UpdateItem", 2}}));
+  EXPECT_EQ(tc(2), 3000);
+  // Every shard drained: three writes, then a denial without a refill write.
+  Update drain2 = drain;
+  drain2.key = keys::Bucket(ns, "k1", "gpt-4", 2);
+  drain2.set = {{"b_rpm_tk", Value(0)}};
+  store_->Write(drain2);
+  EXPECT_EQ(Count([&] {
+              Acquire(*sharded, "k1", {{"rpm", 1}}, /*allowed=*/false);
+            }),
+            (Calls{{"UpdateItem", 3}}));
 }
 
 TEST_P(RequestCount, S5FastRejectionIsOneCall) {
