@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <set>
 #include <tuple>
 
 #include "zae/bucket.h"
@@ -61,71 +60,117 @@ ItemKey KeyOfOp(const WriteOp& op) {
       op);
 }
 
-Applied Apply(const WriteOp& op, const Item* current) {
-  Applied out;
-  auto fail = [&](bool want_old) {
-    out.result.status = WriteStatus::kConditionFailed;
-    if (want_old && current) out.result.item = *current;
-    return out;
-  };
+namespace {
+
+const Condition& ConditionOf(const WriteOp& op) {
+  return std::visit([](const auto& o) -> const Condition& { return o.condition; }, op);
+}
+
+// The value `name` holds after u's SET clauses (nullptr: absent).
+const Value* AfterSet(const Update& u, const Item* current, const std::string& name) {
+  const Value* v = nullptr;
+  for (const auto& [n, value] : u.set) {
+    if (n == name) v = &value;
+  }
+  if (v) return v;
+  if (current) {
+    auto it = current->find(name);
+    if (it != current->end()) return &it->second;
+  }
+  for (const auto& [n, value] : u.set_if_not_exists) {
+    if (n == name) return &value;
+  }
+  return nullptr;
+}
+
+// Throws whatever applying `op` would throw, before anything changes: writes
+// happen in place, so a failure half way would leave half an update behind.
+void CheckApplicable(const WriteOp& op, const Item* current) {
+  if (const auto* p = std::get_if<Put>(&op)) KeyOf(p->item);  // validates PK/SK
+  const auto* u = std::get_if<Update>(&op);
+  if (!u) return;
+  for (const auto& [name, delta] : u->add) {
+    if (const Value* v = AfterSet(*u, current, name)) v->as_number();
+  }
+  for (const auto* sets : {&u->add_to_set, &u->delete_from_set}) {
+    for (const auto& [name, members] : *sets) {
+      for (const auto& [n, delta] : u->add) {
+        if (n == name) throw ValidationError(name, "", "a numeric ADD and a set ADD/DELETE");
+      }
+      if (const Value* v = AfterSet(*u, current, name)) v->as_string_set();
+    }
+  }
+}
+
+// The failed-condition result: the old item when the op asked for it.
+void Fail(const WriteOp& op, const Item& item, bool exists, WriteResult& result) {
+  result.status = WriteStatus::kConditionFailed;
+  const bool want_old = std::visit(Overload{[](const Put& p) { return p.return_old_on_failure; },
+                                            [](const Update& u) { return u.return_old_on_failure; },
+                                            [](const Delete& d) { return d.return_old; },
+                                            [](const ConditionCheck&) { return false; }},
+                                   op);
+  if (want_old && exists) result.item = item;
+}
+
+}  // namespace
+
+Change ApplyInPlace(const WriteOp& op, Item& item, bool exists, WriteResult& result) {
+  if (!Evaluate(ConditionOf(op), exists ? &item : nullptr)) {
+    Fail(op, item, exists, result);
+    return Change::kNone;
+  }
+  CheckApplicable(op, exists ? &item : nullptr);
   return std::visit(Overload{
                         [&](const Put& p) {
-                          if (!Evaluate(p.condition, current)) return fail(p.return_old_on_failure);
-                          KeyOf(p.item);  // validates PK/SK
-                          out.change = Change::kUpsert;
-                          out.item = p.item;
-                          return out;
+                          item = p.item;
+                          return Change::kUpsert;
                         },
                         [&](const Update& u) {
-                          if (!Evaluate(u.condition, current)) return fail(u.return_old_on_failure);
-                          out.item = current ? *current : Fresh(u.key);
-                          ApplyUpdateActions(u, out.item);
-                          out.change = Change::kUpsert;
-                          if (u.return_new) out.result.item = out.item;
-                          return out;
+                          if (!exists) item = Fresh(u.key);
+                          ApplyUpdateActions(u, item);
+                          if (u.return_new) result.item = item;
+                          return Change::kUpsert;
                         },
                         [&](const Delete& d) {
-                          if (!Evaluate(d.condition, current)) return fail(d.return_old);
-                          if (current) {
-                            out.change = Change::kErase;
-                            if (d.return_old) out.result.item = *current;
-                          }
-                          return out;
+                          if (!exists) return Change::kNone;
+                          if (d.return_old) result.item = item;
+                          return Change::kErase;
                         },
-                        [&](const ConditionCheck& c) {
-                          if (!Evaluate(c.condition, current)) return fail(false);
-                          return out;
-                        },
+                        [&](const ConditionCheck&) { return Change::kNone; },
                     },
                     op);
 }
 
-TransactApplied ApplyTransaction(const std::vector<WriteOp>& ops,
-                                 const std::vector<const Item*>& current) {
+TransactResult ApplyTransaction(const std::vector<WriteOp>& ops, const std::vector<Item*>& items,
+                                const std::vector<bool>& exists, std::vector<Change>& changes) {
   if (ops.size() > 100) throw ValidationError("transaction", "", "at most 100 operations");
-  std::set<ItemKey> keys;
-  for (const auto& op : ops) {
-    if (!keys.insert(KeyOfOp(op)).second) {
-      throw ValidationError("transaction", KeyOfOp(op).pk, "two operations address the same item");
-    }
+  std::vector<ItemKey> keys;
+  keys.reserve(ops.size());
+  for (const auto& op : ops) keys.push_back(KeyOfOp(op));
+  std::sort(keys.begin(), keys.end());
+  if (auto dup = std::adjacent_find(keys.begin(), keys.end()); dup != keys.end()) {
+    throw ValidationError("transaction", dup->pk, "two operations address the same item");
   }
-  TransactApplied out;
-  out.result.failed.assign(ops.size(), false);
-  out.result.old_items.assign(ops.size(), std::nullopt);
-  out.result.new_items.assign(ops.size(), std::nullopt);
+  TransactResult out;
+  out.failed.assign(ops.size(), false);
+  out.old_items.assign(ops.size(), std::nullopt);
   for (size_t i = 0; i < ops.size(); ++i) {
-    Applied a = Apply(ops[i], current[i]);
-    out.result.new_items[i] = a.result.item;
-    if (!a.result.ok()) {
-      out.result.ok = false;
-      out.result.failed[i] = true;
-      if (current[i]) out.result.old_items[i] = *current[i];
+    if (Evaluate(ConditionOf(ops[i]), exists[i] ? items[i] : nullptr)) {
+      CheckApplicable(ops[i], exists[i] ? items[i] : nullptr);
+      continue;
     }
-    out.applied.push_back(std::move(a));
+    out.ok = false;
+    out.failed[i] = true;
+    if (exists[i]) out.old_items[i] = *items[i];
   }
-  if (!out.result.ok) {
-    out.applied.clear();
-    out.result.new_items.clear();
+  changes.assign(ops.size(), Change::kNone);
+  if (!out.ok) return out;
+  out.new_items.resize(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    WriteResult r;
+    changes[i] = ApplyInPlace(ops[i], *items[i], exists[i], r);
+    out.new_items[i] = std::move(r.item);
   }
   return out;
 }

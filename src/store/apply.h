@@ -15,27 +15,21 @@ namespace zae::store {
 
 enum class Change { kNone, kUpsert, kErase };
 
-struct Applied {
-  WriteResult result;
-  Change change = Change::kNone;
-  Item item;  // the item to store when change == kUpsert
-};
-
 // Key addressed by a write operation.
 ItemKey KeyOfOp(const WriteOp& op);
 
-// Applies `op` to `current` (nullptr = missing item).
-Applied Apply(const WriteOp& op, const Item* current);
+// Applies `op` to `item` in place, its condition included. `exists` false
+// means the item is missing and `item` is empty. The caller persists the
+// returned change: kUpsert stores `item`, kErase removes it; on kNone `item`
+// is untouched. Working in place spares the backends an item copy per write.
+Change ApplyInPlace(const WriteOp& op, Item& item, bool exists, WriteResult& result);
 
 // For Transact: all conditions are checked first; if any fails nothing
-// changes. `current[i]` is the item op i addresses (nullptr = missing).
+// changes. `items[i]` is the item op i addresses (empty and `exists[i]`
+// false when missing). When result.ok, `changes[i]` says what to persist.
 // Ops addressing the same key twice are rejected (as DynamoDB does).
-struct TransactApplied {
-  TransactResult result;
-  std::vector<Applied> applied;  // filled only when result.ok
-};
-TransactApplied ApplyTransaction(const std::vector<WriteOp>& ops,
-                                 const std::vector<const Item*>& current);
+TransactResult ApplyTransaction(const std::vector<WriteOp>& ops, const std::vector<Item*>& items,
+                                const std::vector<bool>& exists, std::vector<Change>& changes);
 
 // WriteEach for backends without concurrent writes: runs every op through
 // store.Write in order, then rethrows the first error (the contract).

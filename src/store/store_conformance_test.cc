@@ -437,6 +437,23 @@ TEST_P(StoreConformanceTest, TransactRejectsTwoOperationsOnOneItem) {
   EXPECT_EQ(Get("p", "a"), std::nullopt);
 }
 
+// A write that cannot apply (ADD to a string) changes nothing, not even the
+// clauses before the bad one; in a transaction, not even the other items.
+TEST_P(StoreConformanceTest, AnUpdateThatCannotApplyChangesNothing) {
+  const Item before = MakeItem("p", "a", {{"n", Value(1)}, {"s", Value("text")}});
+  ASSERT_TRUE(store().Write(PutOf(before)).ok());
+  Update bad = Upd(K("p", "a"));
+  bad.set = {{"x", Value(5)}};
+  bad.add = {{"n", 1}, {"s", 1}};
+  EXPECT_THROW(store().Write(bad), Error);
+  EXPECT_EQ(Get("p", "a"), before);
+  Update fine = Upd(K("p", "b"));
+  fine.add = {{"n", 1}};
+  EXPECT_THROW(store().Transact({fine, bad}), Error);
+  EXPECT_EQ(Get("p", "a"), before);
+  EXPECT_EQ(Get("p", "b"), std::nullopt);
+}
+
 // --- Batches ---------------------------------------------------------------
 
 TEST_P(StoreConformanceTest, BatchGetKeepsOrderAndReportsMissingKeys) {

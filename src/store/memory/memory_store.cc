@@ -6,7 +6,6 @@
 
 namespace zae {
 
-using store::Applied;
 using store::Change;
 
 std::optional<Item> MemoryStore::Get(const ItemKey& key, bool) {
@@ -32,21 +31,20 @@ std::vector<std::optional<Item>> MemoryStore::BatchGet(const std::vector<ItemKey
 WriteResult MemoryStore::WriteLocked(const WriteOp& op) {
   const ItemKey key = store::KeyOfOp(op);
   auto it = items_.find(key);
-  Applied a = store::Apply(op, it == items_.end() ? nullptr : &it->second);
-  if (a.change == Change::kUpsert) {
-    if (it == items_.end()) {
-      items_.emplace(key, std::move(a.item));
-    } else {
-      it->second = std::move(a.item);
+  WriteResult result;
+  if (it == items_.end()) {
+    Item fresh;
+    if (store::ApplyInPlace(op, fresh, false, result) == Change::kUpsert) {
+      items_.emplace(key, std::move(fresh));
     }
-  } else if (a.change == Change::kErase) {
+  } else if (store::ApplyInPlace(op, it->second, true, result) == Change::kErase) {
     items_.erase(it);
   }
-  return std::move(a.result);
+  return result;
 }
 
 WriteResult MemoryStore::Write(const WriteOp& op) {
-  static const char* const kNames[] = {"PutItem", "UpdateItem", "DeleteItem", "ConditionCheck"};
+  static const std::string kNames[] = {"PutItem", "UpdateItem", "DeleteItem", "ConditionCheck"};
   std::lock_guard lock(mu_);
   ++stats_.calls[kNames[op.index()]];
   return WriteLocked(op);
@@ -57,23 +55,29 @@ std::vector<WriteResult> MemoryStore::WriteEach(const std::vector<WriteOp>& ops)
 }
 
 TransactResult MemoryStore::Transact(const std::vector<WriteOp>& ops) {
+  static const std::string kName = "TransactWriteItems";
   std::lock_guard lock(mu_);
-  ++stats_.calls["TransactWriteItems"];
-  std::vector<const Item*> current;
-  for (const auto& op : ops) {
-    auto it = items_.find(store::KeyOfOp(op));
-    current.push_back(it == items_.end() ? nullptr : &it->second);
+  ++stats_.calls[kName];
+  std::vector<ItemKey> keys;
+  std::vector<Item*> items;
+  std::vector<bool> exists;
+  std::vector<Item> fresh(ops.size());  // stand-ins for missing items
+  for (size_t i = 0; i < ops.size(); ++i) {
+    keys.push_back(store::KeyOfOp(ops[i]));
+    auto it = items_.find(keys.back());
+    exists.push_back(it != items_.end());
+    items.push_back(exists.back() ? &it->second : &fresh[i]);
   }
-  store::TransactApplied t = store::ApplyTransaction(ops, current);
-  for (size_t i = 0; i < t.applied.size(); ++i) {
-    const ItemKey key = store::KeyOfOp(ops[i]);
-    if (t.applied[i].change == Change::kUpsert) {
-      items_[key] = std::move(t.applied[i].item);
-    } else if (t.applied[i].change == Change::kErase) {
-      items_.erase(key);
+  std::vector<Change> changes;
+  TransactResult result = store::ApplyTransaction(ops, items, exists, changes);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (changes[i] == Change::kUpsert && !exists[i]) {
+      items_.emplace(keys[i], std::move(fresh[i]));
+    } else if (changes[i] == Change::kErase) {
+      items_.erase(keys[i]);
     }
   }
-  return std::move(t.result);
+  return result;
 }
 
 void MemoryStore::BatchWrite(const std::vector<WriteOp>& ops) {

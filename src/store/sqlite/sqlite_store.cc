@@ -330,19 +330,21 @@ std::optional<Item> Load(Connection& c, const ItemKey& key) {
   return item;
 }
 
-// Persists the outcome of store::Apply for the item at `key`.
-void Persist(Connection& c, const ItemKey& key, const Item* current, const store::Applied& a) {
-  if (a.change == store::Change::kErase) {
+// Persists `change` for the item at `key`. `before`: the index columns of the
+// stored row (nullopt when there was none).
+void Persist(Connection& c, const ItemKey& key, const std::optional<IndexColumns>& before,
+             store::Change change, const Item& item) {
+  if (change == store::Change::kErase) {
     Statement s(c, "DELETE FROM items WHERE pk = ?1 AND sk = ?2");
     s.Bind(1, key.pk);
     s.Bind(2, key.sk);
     s.Step();
     return;
   }
-  if (a.change != store::Change::kUpsert) return;
-  const std::string data = sqlite::EncodeItem(a.item);
-  const IndexColumns cols = ColumnsOf(a.item);
-  if (current && ColumnsOf(*current) == cols) {
+  if (change != store::Change::kUpsert) return;
+  const std::string data = sqlite::EncodeItem(item);
+  const IndexColumns cols = ColumnsOf(item);
+  if (before && *before == cols) {
     // The common warm write (a bucket's counters): touch no index.
     Statement s(c, "UPDATE items SET data = ?3 WHERE pk = ?1 AND sk = ?2");
     s.Bind(1, key.pk);
@@ -363,26 +365,41 @@ void Persist(Connection& c, const ItemKey& key, const Item* current, const store
   s.Step();
 }
 
+// A row loaded for a write: the item (empty when missing) and its index
+// columns as stored.
+struct Loaded {
+  Item item;
+  bool exists = false;
+  std::optional<IndexColumns> columns;
+};
+
+Loaded LoadForWrite(Connection& c, const ItemKey& key) {
+  Loaded l;
+  if (std::optional<Item> item = Load(c, key)) {
+    l.item = std::move(*item);
+    l.exists = true;
+    l.columns = ColumnsOf(l.item);
+  }
+  return l;
+}
+
 WriteResult WriteIn(Connection& c, const WriteOp& op) {
   const ItemKey key = store::KeyOfOp(op);
+  WriteResult result;
   // Blind writes need not read the old item: that saves a lookup, and lets
   // them replace a row that no longer decodes.
   if (const Put* p = std::get_if<Put>(&op); p && p->condition.empty()) {
-    store::Applied a = store::Apply(op, nullptr);
-    Persist(c, key, nullptr, a);
-    return std::move(a.result);
+    Item item;
+    Persist(c, key, std::nullopt, store::ApplyInPlace(op, item, false, result), item);
+    return result;
   }
   if (const Delete* d = std::get_if<Delete>(&op); d && d->condition.empty() && !d->return_old) {
-    store::Applied erase;
-    erase.change = store::Change::kErase;
-    Persist(c, key, nullptr, erase);
-    return {};
+    Persist(c, key, std::nullopt, store::Change::kErase, Item{});
+    return result;
   }
-  const std::optional<Item> current = Load(c, key);
-  const Item* cur = current ? &*current : nullptr;
-  store::Applied a = store::Apply(op, cur);
-  Persist(c, key, cur, a);
-  return std::move(a.result);
+  Loaded l = LoadForWrite(c, key);
+  Persist(c, key, l.columns, store::ApplyInPlace(op, l.item, l.exists, result), l.item);
+  return result;
 }
 
 }  // namespace
@@ -503,16 +520,24 @@ TransactResult SqliteStore::Transact(const std::vector<WriteOp>& ops) {
   Count(kTransactWriteItems);
   return RunWrite([&](Connection& c) {
     std::vector<ItemKey> keys;
-    std::vector<std::optional<Item>> current;
+    std::vector<Loaded> rows;
+    rows.reserve(ops.size());
     for (const auto& op : ops) {
       keys.push_back(store::KeyOfOp(op));
-      current.push_back(Load(c, keys.back()));
+      rows.push_back(LoadForWrite(c, keys.back()));
     }
-    std::vector<const Item*> ptrs;
-    for (const auto& cur : current) ptrs.push_back(cur ? &*cur : nullptr);
-    store::TransactApplied t = store::ApplyTransaction(ops, ptrs);
-    for (size_t i = 0; i < t.applied.size(); ++i) Persist(c, keys[i], ptrs[i], t.applied[i]);
-    return std::move(t.result);
+    std::vector<Item*> items;
+    std::vector<bool> exists;
+    for (auto& row : rows) {
+      items.push_back(&row.item);
+      exists.push_back(row.exists);
+    }
+    std::vector<store::Change> changes;
+    TransactResult result = store::ApplyTransaction(ops, items, exists, changes);
+    for (size_t i = 0; i < ops.size(); ++i) {
+      Persist(c, keys[i], rows[i].columns, changes[i], rows[i].item);
+    }
+    return result;
   });
 }
 
