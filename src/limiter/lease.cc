@@ -62,14 +62,14 @@ BucketWriter::Outcome BucketWriter::Write(std::vector<WriteOp> ops, Mode mode, i
       ops.push_back(std::move(u));
     }
   }
-  const TransactResult t = store_->Transact(ops);
+  TransactResult t = store_->Transact(ops);
   for (size_t i = 0; i < n; ++i) {
     if (t.ok) {
       out.results.push_back(
-          {WriteStatus::kOk, t.new_items.empty() ? std::nullopt : t.new_items[i]});
+          {WriteStatus::kOk, t.new_items.empty() ? std::nullopt : std::move(t.new_items[i])});
     } else {
       out.results.push_back({t.failed[i] ? WriteStatus::kConditionFailed : WriteStatus::kOk,
-                             t.failed[i] ? t.old_items[i] : std::nullopt});
+                             t.failed[i] ? std::move(t.old_items[i]) : std::nullopt});
     }
   }
   out.applied.assign(n, t.ok);
