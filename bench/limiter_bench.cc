@@ -2,6 +2,7 @@
 // store (the fast path: one conditional write), and with one and two
 // limits. Run: build/release/bench/zae_limiter_bench
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -25,7 +26,9 @@ std::shared_ptr<zae::Store> MakeStore(int kind) {
 void BM_AcquireCommit(benchmark::State& st) {
   auto store = MakeStore(static_cast<int>(st.range(0)));
   const bool two = st.range(1) == 2;
-  auto limiter = zae::RateLimiter::Open(store);
+  zae::RateLimiterOptions options;
+  if (st.range(2) == 0) options.usage = zae::UsageTracking::kOff;
+  auto limiter = zae::RateLimiter::Open(store, options);
   std::vector<zae::Limit> limits = {zae::Limit::PerSecond("rpm", 1'000'000'000)};
   if (two) limits.push_back(zae::Limit::PerSecond("tpm", 1'000'000'000));
   limiter->SetResourceDefaults("res", limits);
@@ -42,9 +45,34 @@ void BM_AcquireCommit(benchmark::State& st) {
   }
   st.counters["denied"] = static_cast<double>(denied);
   st.SetItemsProcessed(st.iterations());
-  st.SetLabel(std::string(st.range(0) == 0 ? "memory" : "sqlite") + (two ? " rpm+tpm" : " rpm"));
+  st.SetLabel(std::string(st.range(0) == 0 ? "memory" : "sqlite") + (two ? " rpm+tpm" : " rpm") +
+              (st.range(2) == 0 ? ", usage off" : ""));
 }
-BENCHMARK(BM_AcquireCommit)->Args({0, 1})->Args({0, 2})->Args({1, 1})->Args({1, 2});
+// Args: store (0 memory, 1 SQLite), limits (1 or 2), inline usage snapshots (1 on, 0 off).
+BENCHMARK(BM_AcquireCommit)->ArgsProduct({{0, 1}, {1, 2}, {1, 0}});
+
+// Heap bytes per bucket on the memory store: one acquire each on 20,000 new
+// entities (the bucket item, the limiter's cache entries, and with usage on
+// the hourly and daily snapshot items). Arg: inline usage (1 on, 0 off).
+void BM_MemoryPerBucket(benchmark::State& st) {
+  constexpr int kBuckets = 20000;
+  double bytes = 0;
+  for (auto _ : st) {
+    auto store = std::make_shared<zae::MemoryStore>();
+    zae::RateLimiterOptions options;
+    if (st.range(0) == 0) options.usage = zae::UsageTracking::kOff;
+    auto limiter = zae::RateLimiter::Open(store, options);
+    limiter->SetResourceDefaults("res", {zae::Limit::PerSecond("rpm", 1'000'000)});
+    const size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < kBuckets; ++i) {
+      limiter->Acquire("entity-" + std::to_string(i), "res", {{"rpm", 1}}).lease().Commit();
+    }
+    bytes = static_cast<double>(mallinfo2().uordblks - before) / kBuckets;
+  }
+  st.counters["bytes_per_bucket"] = bytes;
+  st.SetLabel(st.range(0) == 0 ? "memory, usage off" : "memory, usage on");
+}
+BENCHMARK(BM_MemoryPerBucket)->Arg(1)->Arg(0)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "bench/histogram.h"
 #include "zae/errors.h"
 #include "zae/rate_limiter.h"
 
@@ -42,11 +44,14 @@ double CpuSeconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-double Percentile(const std::vector<int64_t>& sorted_us, double p) {
-  if (sorted_us.empty()) return 0;
-  const size_t i = std::min(sorted_us.size() - 1,
-                            static_cast<size_t>(p * static_cast<double>(sorted_us.size())));
-  return static_cast<double>(sorted_us[i]) / 1000.0;
+// Resident set size now (not the peak), in MiB.
+double RssMb() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
 }
 
 struct Counters {
@@ -152,7 +157,7 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
   auto op = Setup(*limiter, cold, o, workers);
 
   auto run_phase = [&](double seconds, int64_t max_ops, bool measure, Counters& c,
-                       std::vector<std::vector<int64_t>>* lat) {
+                       std::vector<Histogram>* lat) {
     const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
@@ -170,7 +175,7 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
             if (c.first_error.empty()) c.first_error = e.what();
           }
           if (lat) {
-            (*lat)[static_cast<size_t>(w)].push_back(
+            (*lat)[static_cast<size_t>(w)].Add(
                 std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
           }
           if (max_ops <= 0 && Clock::now() >= deadline) break;
@@ -204,15 +209,16 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
     run_phase(o.warmup_seconds, 0, false, warm, nullptr);
   }
   Counters c;
-  std::vector<std::vector<int64_t>> lat(static_cast<size_t>(workers));
-  for (auto& v : lat) v.reserve(1 << 16);
+  std::vector<Histogram> lat(static_cast<size_t>(workers));
   store->ResetStats();
+  const double rss0 = RssMb();
   const double cpu0 = CpuSeconds();
   const auto t0 = Clock::now();
   run_phase(o.ops > 0 ? 1e9 : o.duration_seconds, o.ops, true, c, &lat);
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const double cpu = CpuSeconds() - cpu0;
   const StoreStats stats = store->stats();
+  const double rss1 = RssMb();
 
   Result r;
   r.scenario = o.scenario;
@@ -225,13 +231,14 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
   r.operations = r.allowed + r.denied + r.errors;
   r.first_error = c.first_error;
   r.ops_per_sec = wall > 0 ? static_cast<double>(r.operations) / wall : 0;
-  std::vector<int64_t> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  std::sort(all.begin(), all.end());
-  r.p50_ms = Percentile(all, 0.50);
-  r.p95_ms = Percentile(all, 0.95);
-  r.p99_ms = Percentile(all, 0.99);
-  r.p999_ms = Percentile(all, 0.999);
+  Histogram all;
+  for (const Histogram& h : lat) all.Merge(h);
+  r.p50_ms = all.Percentile(0.50) / 1000.0;
+  r.p95_ms = all.Percentile(0.95) / 1000.0;
+  r.p99_ms = all.Percentile(0.99) / 1000.0;
+  r.p999_ms = all.Percentile(0.999) / 1000.0;
+  r.rss_start_mb = rss0;
+  r.rss_end_mb = rss1;
   const double n = std::max<double>(1, static_cast<double>(r.operations));
   for (const auto& [name, calls] : stats.calls)
     r.calls_per_op[name] = static_cast<double>(calls) / n;
@@ -293,6 +300,13 @@ std::string ToJson(const Result& r) {
   w.Double(r.cost_per_million_usd);
   w.Key("client_cpu_us_per_op");
   w.Double(r.client_cpu_us_per_op);
+  w.Key("rss_mb");
+  w.StartObject();
+  w.Key("start");
+  w.Double(r.rss_start_mb);
+  w.Key("end");
+  w.Double(r.rss_end_mb);
+  w.EndObject();
   if (!r.first_error.empty()) str("first_error", r.first_error);
   w.EndObject();
   return buf.GetString();
@@ -319,7 +333,8 @@ std::string ToTable(const std::vector<Result>& results) {
       std::snprintf(line, sizeof line, " %s=%.2f", name.c_str(), v);
       calls += line;
     }
-    out += calls + "\n";
+    std::snprintf(line, sizeof line, "  rss %.1f -> %.1f MiB", r.rss_start_mb, r.rss_end_mb);
+    out += calls + line + "\n";
     if (!r.first_error.empty()) out += "  first error: " + r.first_error + "\n";
   }
   return out;

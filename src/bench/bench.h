@@ -49,6 +49,9 @@ struct Result {
   double rcu_per_op = 0, wcu_per_op = 0;
   double cost_per_million_usd = 0;
   double client_cpu_us_per_op = 0;
+  // Resident memory when the measured phase starts and ends: growth over a
+  // long --ops run is a leak (latencies go to a fixed-size histogram).
+  double rss_start_mb = 0, rss_end_mb = 0;
   std::string first_error;
 };
 

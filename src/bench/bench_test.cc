@@ -33,12 +33,14 @@ TEST_P(BenchScenario, RunsAndReportsEveryField) {
   EXPECT_FALSE(r.calls_per_op.empty());
   EXPECT_GT(r.client_cpu_us_per_op, 0);
   EXPECT_LE(r.p50_ms, r.p999_ms);
+  EXPECT_GT(r.rss_start_mb, 0);
+  EXPECT_GT(r.rss_end_mb, 0);
   rapidjson::Document doc;
   doc.Parse(ToJson(r).c_str());
   ASSERT_FALSE(doc.HasParseError());
   for (const char* key : {"scenario", "store", "threads", "inflight", "operations", "ops_per_sec",
                           "latency_ms", "allowed", "denied", "errors", "calls_per_op", "rcu_per_op",
-                          "wcu_per_op", "cost_per_million_usd", "client_cpu_us_per_op"}) {
+                          "wcu_per_op", "cost_per_million_usd", "client_cpu_us_per_op", "rss_mb"}) {
     EXPECT_TRUE(doc.HasMember(key)) << key;
   }
   for (const char* key : {"p50", "p95", "p99", "p999"}) {
