@@ -150,16 +150,17 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
                     Timeout(std::string(OpName(p->op)) + ": call deadline exceeded")));
     return;
   }
+  auto fail = [&](std::exception_ptr e) {
+    counters_[static_cast<size_t>(p->op)].errors.fetch_add(1, std::memory_order_relaxed);
+    p->done({}, std::move(e));
+  };
   Credentials creds;
   try {
     creds = config_.credentials->Get();
   } catch (...) {
-    counters_[static_cast<size_t>(p->op)].errors.fetch_add(1, std::memory_order_relaxed);
-    p->done({}, std::current_exception());
+    fail(std::current_exception());
     return;
   }
-  counters_[static_cast<size_t>(p->op)].attempts.fetch_add(1, std::memory_order_relaxed);
-
   HttpRequest req;
   req.headers.reserve(6);
   req.headers.emplace_back("Host", streams ? streams_host_ : host_);
@@ -171,7 +172,14 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
   auto wall = std::chrono::system_clock::now() +
               std::chrono::duration_cast<std::chrono::system_clock::duration>(
                   std::max(Clock::duration::zero(), at - Clock::now()));
-  SignRequest(req, creds, config_.region, "dynamodb", wall);
+  try {
+    SignRequest(req, creds, config_.region, "dynamodb", wall);
+  } catch (const std::runtime_error& e) {
+    // Only a misconfigured OpenSSL gets here; keep the error typed.
+    fail(std::make_exception_ptr(ConfigError(e.what())));
+    return;
+  }
+  counters_[static_cast<size_t>(p->op)].attempts.fetch_add(1, std::memory_order_relaxed);
   auto timeout = std::min(config_.request_timeout, remaining);
   http_->Send(
       streams ? config_.streams_endpoint : config_.endpoint, std::move(req), timeout,

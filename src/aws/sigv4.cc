@@ -1,14 +1,132 @@
 #include "aws/sigv4.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
+#include <openssl/params.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
+#include <stdexcept>
 
 namespace zae::aws {
 namespace {
+
+constexpr size_t kDigestSize = 32;
+
+[[noreturn]] void CryptoFailed(const char* what) {
+  throw std::runtime_error(std::string("OpenSSL: ") + what + " failed");
+}
+
+// OpenSSL 3's one-shot SHA256()/HMAC() look the algorithm up in the provider
+// store (locks, refcounts) on every call, which cost more than the hashing
+// itself. Fetch once per process...
+struct Algorithms {
+  EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  Algorithms() {
+    if (sha256 == nullptr || hmac == nullptr) CryptoFailed("fetching SHA256/HMAC");
+  }
+  ~Algorithms() {
+    EVP_MAC_free(hmac);
+    EVP_MD_free(sha256);
+  }
+};
+
+const Algorithms& Algo() {
+  static const Algorithms algorithms;
+  return algorithms;
+}
+
+// ...and keep one digest and one MAC context per thread, so hashing needs no
+// lock and no allocation of its own.
+class Hasher {
+ public:
+  Hasher() : md_(EVP_MD_CTX_new()), mac_(EVP_MAC_CTX_new(Algo().hmac)) {
+    if (md_ == nullptr || mac_ == nullptr) CryptoFailed("allocating contexts");
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (EVP_MAC_CTX_set_params(mac_, params) != 1) CryptoFailed("HMAC digest");
+  }
+  ~Hasher() {
+    EVP_MAC_CTX_free(mac_);
+    EVP_MD_CTX_free(md_);
+  }
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+
+  void Sha256(std::string_view data, unsigned char* out) {
+    if (EVP_DigestInit_ex2(md_, Algo().sha256, nullptr) != 1 ||
+        EVP_DigestUpdate(md_, data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(md_, out, nullptr) != 1) {
+      CryptoFailed("SHA256");
+    }
+  }
+
+  void Hmac(std::string_view key, std::string_view data, unsigned char* out) {
+    size_t len = 0;
+    if (EVP_MAC_init(mac_, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                     nullptr) != 1 ||
+        EVP_MAC_update(mac_, reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
+            1 ||
+        EVP_MAC_final(mac_, out, &len, kDigestSize) != 1 || len != kDigestSize) {
+      CryptoFailed("HMAC-SHA256");
+    }
+  }
+
+ private:
+  EVP_MD_CTX* md_;
+  EVP_MAC_CTX* mac_;
+};
+
+Hasher& ThreadHasher() {
+  thread_local Hasher hasher;
+  return hasher;
+}
+
+std::string_view View(const unsigned char* p, size_t n) {
+  return {reinterpret_cast<const char*>(p), n};
+}
+
+// The signing key depends only on (secret, date, region, service), so it
+// changes once a day; deriving it costs four HMACs per request otherwise.
+// One entry per thread: no lock, and a process almost always signs for one
+// identity. The copy of the secret is wiped when the thread ends.
+class SigningKeyCache {
+ public:
+  ~SigningKeyCache() {
+    OPENSSL_cleanse(secret_.data(), secret_.size());
+    OPENSSL_cleanse(key_, sizeof key_);
+  }
+
+  const unsigned char* Get(const std::string& secret, std::string_view date,
+                           std::string_view region, std::string_view service) {
+    if (!valid_ || secret != secret_ || date != date_ || region != region_ || service != service_) {
+      Hasher& h = ThreadHasher();
+      OPENSSL_cleanse(secret_.data(), secret_.size());
+      valid_ = false;
+      std::string first = "AWS4" + secret;
+      h.Hmac(first, date, key_);
+      OPENSSL_cleanse(first.data(), first.size());
+      h.Hmac(View(key_, kDigestSize), region, key_);
+      h.Hmac(View(key_, kDigestSize), service, key_);
+      h.Hmac(View(key_, kDigestSize), "aws4_request", key_);
+      secret_ = secret;
+      date_ = date;
+      region_ = region;
+      service_ = service;
+      valid_ = true;
+    }
+    return key_;
+  }
+
+ private:
+  bool valid_ = false;
+  std::string secret_, date_, region_, service_;
+  unsigned char key_[kDigestSize] = {};
+};
 
 constexpr char kHex[] = "0123456789abcdef";
 
@@ -122,17 +240,15 @@ std::string CanonicalQuery(std::string_view query) {
 }  // namespace
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  unsigned char md[kDigestSize];
+  ThreadHasher().Sha256(data, md);
   return Hex(md, sizeof md);
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  return std::string(reinterpret_cast<char*>(md), len);
+  unsigned char md[kDigestSize];
+  ThreadHasher().Hmac(key, data, md);
+  return std::string(reinterpret_cast<char*>(md), sizeof md);
 }
 
 std::string UriEncode(std::string_view in, bool keep_slash) {
@@ -153,11 +269,16 @@ std::string UriEncode(std::string_view in, bool keep_slash) {
 }
 
 std::string AmzDate(std::chrono::system_clock::time_point t) {
+  // Requests come many per second; format each second once per thread.
+  thread_local std::time_t last = -1;
+  thread_local char buf[32];
   std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  if (tt != last) {
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    last = tt;
+  }
   return buf;
 }
 
@@ -166,7 +287,7 @@ SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
                           std::chrono::system_clock::time_point now,
                           const SigningOptions& options) {
   const std::string amz_date = AmzDate(now);
-  const std::string date = amz_date.substr(0, 8);
+  const std::string_view date = std::string_view(amz_date).substr(0, 8);
   const std::string payload_hash = Sha256Hex(request.body);
 
   if (!credentials.session_token.empty()) {
@@ -188,6 +309,8 @@ SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
                    [](const auto& a, const auto& b) { return a.first < b.first; });
 
   std::string canonical_headers, signed_headers;
+  canonical_headers.reserve(256);
+  signed_headers.reserve(96);
   for (size_t i = 0; i < headers.size(); ++i) {
     if (i > 0 && headers[i].first == headers[i - 1].first) {
       canonical_headers.pop_back();  // the '\n'
@@ -202,26 +325,39 @@ SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
     canonical_headers += '\n';
   }
 
-  std::string path = options.normalize_path ? NormalizePath(request.path) : request.path;
   SigningResult result;
-  result.canonical_request = request.method + "\n" + UriEncode(path, true) + "\n" +
-                             CanonicalQuery(request.query) + "\n" + canonical_headers + "\n" +
-                             signed_headers + "\n" + payload_hash;
-  const std::string scope =
-      date + "/" + std::string(region) + "/" + std::string(service) + "/aws4_request";
-  result.string_to_sign =
-      "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + Sha256Hex(result.canonical_request);
+  std::string& cr = result.canonical_request;
+  const std::string path = UriEncode(
+      options.normalize_path && request.path != "/" ? NormalizePath(request.path) : request.path,
+      true);
+  const std::string query = CanonicalQuery(request.query);
+  cr.reserve(request.method.size() + path.size() + query.size() + canonical_headers.size() +
+             signed_headers.size() + payload_hash.size() + 8);
+  cr.append(request.method).append(1, '\n').append(path).append(1, '\n');
+  cr.append(query).append(1, '\n').append(canonical_headers).append(1, '\n');
+  cr.append(signed_headers).append(1, '\n').append(payload_hash);
 
-  std::string key = HmacSha256("AWS4" + credentials.secret_access_key, date);
-  key = HmacSha256(key, region);
-  key = HmacSha256(key, service);
-  key = HmacSha256(key, "aws4_request");
-  std::string sig = HmacSha256(key, result.string_to_sign);
-  result.signature = Hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+  std::string scope;
+  scope.reserve(date.size() + region.size() + service.size() + 16);
+  scope.append(date).append(1, '/').append(region).append(1, '/').append(service);
+  scope.append("/aws4_request");
+  std::string& sts = result.string_to_sign;
+  sts.reserve(128 + scope.size());
+  sts.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope);
+  sts.append(1, '\n').append(Sha256Hex(cr));
 
-  request.headers.emplace_back(
-      "Authorization", "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + scope +
-                           ", SignedHeaders=" + signed_headers + ", Signature=" + result.signature);
+  thread_local SigningKeyCache keys;
+  const unsigned char* key = keys.Get(credentials.secret_access_key, date, region, service);
+  unsigned char sig[kDigestSize];
+  ThreadHasher().Hmac(View(key, kDigestSize), sts, sig);
+  result.signature = Hex(sig, sizeof sig);
+
+  std::string auth;
+  auth.reserve(96 + credentials.access_key_id.size() + scope.size() + signed_headers.size());
+  auth.append("AWS4-HMAC-SHA256 Credential=").append(credentials.access_key_id).append(1, '/');
+  auth.append(scope).append(", SignedHeaders=").append(signed_headers);
+  auth.append(", Signature=").append(result.signature);
+  request.headers.emplace_back("Authorization", std::move(auth));
   return result;
 }
 

@@ -6,8 +6,13 @@
 // Expect) afterwards. Path normalisation follows the non-S3 rules: remove dot
 // segments and empty segments, then URI-encode each segment once.
 //
-// Thread safety: pure functions. Errors: none beyond std::bad_alloc; secrets
-// are never copied into the returned strings except inside the HMAC output.
+// Thread safety: safe from any thread. Each thread keeps its own OpenSSL
+// contexts and its last derived signing key (with a copy of the secret it came
+// from, wiped at thread exit), so a warm request costs one SHA-256 of the body,
+// one of the canonical request and one HMAC.
+// Errors: std::bad_alloc, or std::runtime_error if OpenSSL lacks SHA-256/HMAC
+// (a broken provider configuration). Secrets are never copied into the
+// returned strings except inside the HMAC output.
 #ifndef ZAE_AWS_SIGV4_H_
 #define ZAE_AWS_SIGV4_H_
 
