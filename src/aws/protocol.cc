@@ -104,7 +104,8 @@ void IntField(Writer& w, const char* key, const std::optional<int>& v) {
 
 template <class F>
 std::string Build(F&& body) {
-  rapidjson::StringBuffer buf;
+  // Item requests are a few hundred bytes; start big enough to not regrow.
+  rapidjson::StringBuffer buf(nullptr, 1024);
   Writer w(buf);
   w.StartObject();
   body(w);
@@ -232,15 +233,30 @@ std::vector<ConsumedCapacity> ReadCapacities(const Value& doc) {
   return out;
 }
 
-rapidjson::Document ParseDoc(std::string_view body) {
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (doc.HasParseError()) {
-    Bad(std::string("bad JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()));
+// A parsed response whose DOM starts in an inline buffer. RapidJSON's default
+// pool begins with a 64 KiB heap chunk; allocating and freeing that for every
+// small response cost more than the parse (the free also triggers
+// malloc_consolidate). Larger bodies still spill into heap chunks.
+class ParsedDoc {
+ public:
+  explicit ParsedDoc(std::string_view body) {
+    doc_.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+    if (doc_.HasParseError()) {
+      Bad(std::string("bad JSON: ") + rapidjson::GetParseError_En(doc_.GetParseError()));
+    }
+    if (!doc_.IsObject()) Bad("response is not a JSON object");
   }
-  if (!doc.IsObject()) Bad("response is not a JSON object");
-  return doc;
-}
+  ParsedDoc(const ParsedDoc&) = delete;
+  ParsedDoc& operator=(const ParsedDoc&) = delete;
+  operator const Value&() const { return doc_; }  // NOLINT: used where a Value is
+
+ private:
+  alignas(16) char buffer_[8192];
+  rapidjson::MemoryPoolAllocator<> pool_{buffer_, sizeof buffer_};
+  rapidjson::Document doc_{&pool_};
+};
+
+ParsedDoc ParseDoc(std::string_view body) { return ParsedDoc(body); }
 
 std::vector<KeySchemaElement> ReadKeySchema(const Value& obj) {
   std::vector<KeySchemaElement> out;
@@ -936,7 +952,8 @@ std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op) 
 // ---------------------------------------------------------------- helpers
 
 std::string ItemToJson(const Item& item) {
-  rapidjson::StringBuffer buf;
+  // Item requests are a few hundred bytes; start big enough to not regrow.
+  rapidjson::StringBuffer buf(nullptr, 1024);
   Writer w(buf);
   WriteItem(w, item);
   return std::string(buf.GetString(), buf.GetSize());
