@@ -320,10 +320,15 @@ BatchGetItemResponse DynamoClient::BatchGetItem(BatchGetItemRequest r) {
   }
 }
 
-QueryResponse DynamoClient::QueryAll(QueryRequest r, size_t max_items) {
-  QueryResponse total;
+namespace {
+
+// Reads pages with `read` until the last one or `max_items`, summing counts
+// and capacity (Query and Scan page alike).
+template <class Request, class Response, class Read>
+Response ReadAllPages(Request r, size_t max_items, Read read) {
+  Response total;
   for (;;) {
-    QueryResponse page = Query(r);
+    Response page = read(r);
     total.count += page.count;
     total.scanned_count += page.scanned_count;
     total.items.insert(total.items.end(), std::make_move_iterator(page.items.begin()),
@@ -335,19 +340,16 @@ QueryResponse DynamoClient::QueryAll(QueryRequest r, size_t max_items) {
   }
 }
 
+}  // namespace
+
+QueryResponse DynamoClient::QueryAll(QueryRequest r, size_t max_items) {
+  return ReadAllPages<QueryRequest, QueryResponse>(
+      std::move(r), max_items, [this](const QueryRequest& q) { return Query(q); });
+}
+
 ScanResponse DynamoClient::ScanAll(ScanRequest r, size_t max_items) {
-  ScanResponse total;
-  for (;;) {
-    ScanResponse page = Scan(r);
-    total.count += page.count;
-    total.scanned_count += page.scanned_count;
-    total.items.insert(total.items.end(), std::make_move_iterator(page.items.begin()),
-                       std::make_move_iterator(page.items.end()));
-    AddCapacity(total.consumed_capacity, std::move(page.consumed_capacity));
-    total.last_evaluated_key = std::move(page.last_evaluated_key);
-    if (!total.last_evaluated_key || total.items.size() >= max_items) return total;
-    r.exclusive_start_key = total.last_evaluated_key;
-  }
+  return ReadAllPages<ScanRequest, ScanResponse>(std::move(r), max_items,
+                                                 [this](const ScanRequest& q) { return Scan(q); });
 }
 
 void DynamoClient::WaitForTable(const std::string& table_name, bool until_deleted,
