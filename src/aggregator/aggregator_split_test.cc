@@ -4,12 +4,14 @@
 // to DynamoDB Local (ZAE_TEST_DYNAMODB_ENDPOINT) as in production.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "aggregator/aggregator.h"
+#include "aggregator/aggregator_test_util.h"
 #include "aws/test_server.h"
 #include "limiter/keys.h"
 #include "limiter/usage.h"
@@ -17,11 +19,6 @@
 
 namespace zae::testing {
 namespace {
-
-const char* Endpoint() {
-  const char* e = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
-  return e && *e ? e : nullptr;
-}
 
 constexpr int64_t kEventSeconds = 1'750'000'000;
 const std::string kNs = "nsSplitTest";
@@ -151,21 +148,14 @@ class AggregatorSplit : public ::testing::Test {
   void SetUp() override {
     if (!Endpoint()) GTEST_SKIP() << "ZAE_TEST_DYNAMODB_ENDPOINT is not set";
     store_ = std::shared_ptr<Store>(OpenFreshDynamoTable());
-    const std::string d = store_->Describe();  // dynamodb://TABLE?...
-    table_ = d.substr(d.find("//") + 2, d.find('?') - d.find("//") - 2);
+    table_ = TableOf(*store_);
   }
   void TearDown() override { unsetenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS"); }
 
   AggregatorStats RunOnce(const FakeStreams& streams) {
     setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", streams.url().c_str(), 1);
-    AggregatorOptions o;
-    o.table = table_;
-    o.region = "us-east-1";
-    o.endpoint = Endpoint();
-    o.access_key_id = "test";
-    o.secret_access_key = "test";
+    AggregatorOptions o = OptionsFor(table_);
     o.windows = {"hourly"};
-    o.once = true;
     o.get_records_limit = 2;
     return Aggregator(o).RunOnce();  // a fresh process each time: state from checkpoints
   }

@@ -19,35 +19,13 @@
 #include <stdexcept>
 #include <thread>
 
+#include "aggregator/aggregator_test_util.h"
 #include "limiter/usage.h"
 #include "store/store_test_util.h"
 #include "zae/rate_limiter.h"
 
 namespace zae::testing {
 namespace {
-
-const char* Endpoint() {
-  const char* e = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
-  return e && *e ? e : nullptr;
-}
-
-AggregatorOptions OptionsFor(const std::string& table) {
-  AggregatorOptions o;
-  o.table = table;
-  o.region = "us-east-1";
-  o.endpoint = Endpoint();
-  o.access_key_id = "test";
-  o.secret_access_key = "test";
-  o.once = true;
-  return o;
-}
-
-// "dynamodb://TABLE?region=..." -> TABLE
-std::string TableOf(const Store& store) {
-  const std::string d = store.Describe();
-  const size_t start = d.find("//") + 2;
-  return d.substr(start, d.find('?') - start);
-}
 
 // Net tokens admitted per (entity, limit), and requests per entity.
 struct Expected {
