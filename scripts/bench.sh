@@ -41,3 +41,9 @@ for store in memory: "sqlite:$out/bench.db" "dynamodb://bench?region=us-east-1&e
 done
 "$bin" --store "dynamodb://narrow?region=us-east-1&endpoint=$endpoint" deploy --narrow-gsi2 >/dev/null
 run "dynamodb://narrow?region=us-east-1&endpoint=$endpoint" dynamodb-narrow -s single,multi
+# Steady memory: resident size before and after a long run (the "rss" line).
+# 10^6 operations on the embedded stores; DynamoDB Local serves a few hundred
+# per second, so 30,000 there.
+run memory: memory-steady -s single --ops 1000000
+run "sqlite:$out/bench.db" sqlite-steady -s single --ops 1000000
+run "dynamodb://bench?region=us-east-1&endpoint=$endpoint" dynamodb-steady -s single --ops 30000
