@@ -20,7 +20,7 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 echo "== micro-benchmarks"
 build/release/bench/zae_core_bench --benchmark_min_time=0.5
 build/release/bench/zae_limiter_bench --benchmark_min_time=0.5
-ZAE_BENCH_DYNAMODB_ENDPOINT=$endpoint build/release/bench/zae_aws_bench --benchmark_min_time=1
+build/release/bench/zae_aws_bench --benchmark_filter=-DynamoLocal --benchmark_min_time=1
 
 run() {  # store label args...
   local store=$1 label=$2
@@ -41,6 +41,19 @@ for store in memory: "sqlite:$out/bench.db" "dynamodb://bench?region=us-east-1&e
 done
 "$bin" --store "dynamodb://narrow?region=us-east-1&endpoint=$endpoint" deploy --narrow-gsi2 >/dev/null
 run "dynamodb://narrow?region=us-east-1&endpoint=$endpoint" dynamodb-narrow -s single,multi
+# Two processes sharing one SQLite file (sum the two ops/s).
+echo "== sqlite-2proc"
+for p in a b; do
+  "$bin" --store "sqlite:$out/bench.db" bench -s single --duration "$secs" --warmup 0.5 \
+    >"$out/sqlite-2proc-$p.txt" &
+done
+wait
+cat "$out"/sqlite-2proc-*.txt
+# The client alone against DynamoDB Local, now warm (JIT): the rate the
+# limiter's 64-in-flight run above is compared with.
+echo "== aws client"
+ZAE_BENCH_DYNAMODB_ENDPOINT=$endpoint build/release/bench/zae_aws_bench \
+  --benchmark_filter=DynamoLocal --benchmark_min_time=2
 # Steady memory: resident size before and after a long run (the "rss" line).
 # 10^6 operations on the embedded stores; DynamoDB Local serves a few hundred
 # per second, so 30,000 there.
