@@ -95,8 +95,9 @@ struct RateLimiterOptions {
   // it (DynamoDB).
   std::optional<bool> sharding;
   // Picks shards (a uniformly random one per acquire; the first of the other
-  // shards tried when it is drained). Called from any thread, so it must be
-  // thread-safe. Empty = a thread-local PRNG; tests pass a fixed sequence.
+  // shards tried when it is drained). Called from any thread, sometimes under
+  // the limiter's internal lock: it must be thread-safe and must not call the
+  // limiter. Empty = a thread-local PRNG; tests pass a fixed sequence.
   std::function<uint64_t()> random;
 };
 
