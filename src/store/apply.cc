@@ -113,14 +113,8 @@ void Fail(const WriteOp& op, const Item& item, bool exists, WriteResult& result)
   if (want_old && exists) result.item = item;
 }
 
-}  // namespace
-
-Change ApplyInPlace(const WriteOp& op, Item& item, bool exists, WriteResult& result) {
-  if (!Evaluate(ConditionOf(op), exists ? &item : nullptr)) {
-    Fail(op, item, exists, result);
-    return Change::kNone;
-  }
-  CheckApplicable(op, exists ? &item : nullptr);
+// Applies `op`'s actions; its condition held and CheckApplicable passed.
+Change Mutate(const WriteOp& op, Item& item, bool exists, WriteResult& result) {
   return std::visit(Overload{
                         [&](const Put& p) {
                           item = p.item;
@@ -140,6 +134,17 @@ Change ApplyInPlace(const WriteOp& op, Item& item, bool exists, WriteResult& res
                         [&](const ConditionCheck&) { return Change::kNone; },
                     },
                     op);
+}
+
+}  // namespace
+
+Change ApplyInPlace(const WriteOp& op, Item& item, bool exists, WriteResult& result) {
+  if (!Evaluate(ConditionOf(op), exists ? &item : nullptr)) {
+    Fail(op, item, exists, result);
+    return Change::kNone;
+  }
+  CheckApplicable(op, exists ? &item : nullptr);
+  return Mutate(op, item, exists, result);
 }
 
 TransactResult ApplyTransaction(const std::vector<WriteOp>& ops, const std::vector<Item*>& items,
@@ -169,7 +174,7 @@ TransactResult ApplyTransaction(const std::vector<WriteOp>& ops, const std::vect
   out.new_items.resize(ops.size());
   for (size_t i = 0; i < ops.size(); ++i) {
     WriteResult r;
-    changes[i] = ApplyInPlace(ops[i], *items[i], exists[i], r);
+    changes[i] = Mutate(ops[i], *items[i], exists[i], r);
     out.new_items[i] = std::move(r.item);
   }
   return out;
