@@ -1,5 +1,6 @@
 #include "limiter/usage.h"
 
+#include <cstdint>
 #include <ctime>
 
 #include "limiter/codec.h"
@@ -140,18 +141,30 @@ std::map<std::string, int64_t> TcDeltas(const WriteOp& op) {
 }
 
 std::string WindowKey(const std::string& window, int64_t epoch_ms) {
-  const std::time_t t = static_cast<std::time_t>(FloorDiv(epoch_ms, 1000));
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  if (window == "hourly") {
+  // Every bucket write asks for these; gmtime_r takes glibc's timezone lock,
+  // so format each hour once per thread.
+  struct Keys {
+    int64_t hour = INT64_MIN;
+    std::string hourly, daily, monthly;
+  };
+  thread_local Keys keys;
+  const int64_t hour = FloorDiv(epoch_ms, 3'600'000);
+  if (hour != keys.hour) {
+    const std::time_t t = static_cast<std::time_t>(hour * 3600);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:00:00Z", &tm);
-  } else if (window == "daily") {
+    keys.hourly = buf;
     std::strftime(buf, sizeof buf, "%Y-%m-%dT00:00:00Z", &tm);
-  } else {
+    keys.daily = buf;
     std::strftime(buf, sizeof buf, "%Y-%m-01T00:00:00Z", &tm);
+    keys.monthly = buf;
+    keys.hour = hour;
   }
-  return buf;
+  if (window == "hourly") return keys.hourly;
+  if (window == "daily") return keys.daily;
+  return keys.monthly;
 }
 
 std::string WindowEnd(const std::string& window, const std::string& start) {

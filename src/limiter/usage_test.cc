@@ -78,6 +78,12 @@ TEST(UsageKeys, WindowsAndBucketKeys) {
   EXPECT_EQ(usage::WindowKey("hourly", 1'767'229'199'999), "2026-01-01T00:00:00Z");
   EXPECT_EQ(usage::WindowKey("daily", 1'767'229'200'000), "2026-01-01T00:00:00Z");
   EXPECT_EQ(usage::WindowKey("monthly", 1'767'229'200'000), "2026-01-01T00:00:00Z");
+  // Keys are cached per hour: moving back and forth across a year boundary.
+  EXPECT_EQ(usage::WindowKey("hourly", 1'767'225'599'999), "2025-12-31T23:00:00Z");
+  EXPECT_EQ(usage::WindowKey("daily", 1'767'225'599'999), "2025-12-31T00:00:00Z");
+  EXPECT_EQ(usage::WindowKey("monthly", 1'767'225'599'999), "2025-12-01T00:00:00Z");
+  EXPECT_EQ(usage::WindowKey("daily", 1'767'229'199'999), "2026-01-01T00:00:00Z");
+  EXPECT_EQ(usage::WindowKey("hourly", -1), "1969-12-31T23:00:00Z");
   EXPECT_EQ(usage::WindowEnd("monthly", "2028-02-01T00:00:00Z"), "2028-02-29T23:59:59Z");
   EXPECT_EQ(usage::WindowEnd("daily", "2026-03-04T00:00:00Z"), "2026-03-04T23:59:59Z");
   auto pk = usage::ParseBucketPk("a7x3kq-Zp_9/BUCKET#key-1#openai/gpt-4#3");
