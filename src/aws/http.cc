@@ -23,14 +23,14 @@ struct Job {
   std::chrono::milliseconds timeout{};
   HttpClient::Callback done;
   HttpClient::Clock::time_point not_before;
-  // Transfer state. The header list is built by hand over one buffer: curl
-  // only reads it, and curl_slist_append would cost two mallocs per header.
-  std::string header_text;
-  std::vector<curl_slist> header_list;
+  // Transfer state.
+  curl_slist* header_list = nullptr;
   std::string response;
   size_t max_bytes = 0;
   bool too_large = false;
   char errbuf[CURL_ERROR_SIZE] = {};
+
+  ~Job() { curl_slist_free_all(header_list); }
 };
 
 size_t OnData(char* ptr, size_t size, size_t nmemb, void* user) {
@@ -79,25 +79,14 @@ void ConfigureTransfer(CURL* easy, Job& job, const HttpOptions& options) {
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
   }
-  // No 100-continue round trip, no default Accept header.
-  static constexpr std::string_view kFixed[] = {"Expect:", "Accept:"};
-  size_t text = 0;
-  for (const auto& [name, value] : r.headers) text += name.size() + value.size() + 3;
-  for (std::string_view h : kFixed) text += h.size() + 1;
-  job.header_text.clear();
-  job.header_text.reserve(text);  // no reallocation: the nodes point into it
-  job.header_list.assign(r.headers.size() + std::size(kFixed), curl_slist{});
-  size_t i = 0;
-  auto add = [&](std::string_view a, std::string_view b, std::string_view c) {
-    job.header_list[i++].data = job.header_text.data() + job.header_text.size();
-    job.header_text.append(a).append(b).append(c).push_back('\0');
-  };
-  for (const auto& [name, value] : r.headers) add(name, ": ", value);
-  for (std::string_view h : kFixed) add(h, "", "");
-  for (size_t k = 0; k + 1 < job.header_list.size(); ++k) {
-    job.header_list[k].next = &job.header_list[k + 1];
+  for (const auto& [name, value] : r.headers) {
+    std::string line = name + ": " + value;
+    job.header_list = curl_slist_append(job.header_list, line.c_str());
   }
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job.header_list.data());
+  // No 100-continue round trip, no default Accept header.
+  job.header_list = curl_slist_append(job.header_list, "Expect:");
+  job.header_list = curl_slist_append(job.header_list, "Accept:");
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job.header_list);
 }
 
 HttpResult Finish(CURL* easy, Job& job, CURLcode code) {
