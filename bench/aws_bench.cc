@@ -29,6 +29,14 @@ double ProcessCpuSeconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+// DynamoDB Local's URL, or nullptr after marking the benchmark skipped.
+const char* EndpointOrSkip(benchmark::State& state) {
+  const char* endpoint = std::getenv("ZAE_BENCH_DYNAMODB_ENDPOINT");
+  if (endpoint != nullptr && *endpoint != '\0') return endpoint;
+  state.SkipWithError("ZAE_BENCH_DYNAMODB_ENDPOINT not set");
+  return nullptr;
+}
+
 UpdateItemRequest SampleUpdate(const std::string& table, int i) {
   UpdateItemRequest r;
   r.table_name = table;
@@ -107,11 +115,8 @@ BENCHMARK(BM_AwsParseUpdateItemResponse);
 // is the whole process (I/O threads included); cpu_us_per_req divides it by
 // the requests sent.
 void BM_AwsDynamoLocalUpdateItem(benchmark::State& state) {
-  const char* endpoint = std::getenv("ZAE_BENCH_DYNAMODB_ENDPOINT");
-  if (endpoint == nullptr || *endpoint == '\0') {
-    state.SkipWithError("ZAE_BENCH_DYNAMODB_ENDPOINT not set");
-    return;
-  }
+  const char* endpoint = EndpointOrSkip(state);
+  if (endpoint == nullptr) return;
   ClientConfig config;
   config.endpoint = endpoint;
   config.region = "us-east-1";
@@ -158,11 +163,8 @@ BENCHMARK(BM_AwsDynamoLocalUpdateItem)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
 // tk >= n, the item existing and not expired), on buckets the limiter
 // created, through the store, `inflight` per round trip.
 void BM_DynamoLocalFastPathUpdate(benchmark::State& state) {
-  const char* endpoint = std::getenv("ZAE_BENCH_DYNAMODB_ENDPOINT");
-  if (endpoint == nullptr || *endpoint == '\0') {
-    state.SkipWithError("ZAE_BENCH_DYNAMODB_ENDPOINT not set");
-    return;
-  }
+  const char* endpoint = EndpointOrSkip(state);
+  if (endpoint == nullptr) return;
   const int inflight = static_cast<int>(state.range(0));
   DynamoDbOptions o;
   o.table = "zae_aws_bench_fast_" + std::to_string(::getpid()) + "_" + std::to_string(inflight);
