@@ -45,6 +45,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -81,6 +82,9 @@ class Value {
   const StringSet& as_string_set() const;
   const List& as_list() const;
   const Map& as_map() const;
+  // The number in place, or nullptr when the value is not a number. For
+  // backends that update counters without rebuilding the value.
+  int64_t* mutable_number() { return std::get_if<int64_t>(&v_); }
 
   friend bool operator==(const Value&, const Value&) = default;
 
@@ -219,6 +223,76 @@ struct ProvisionOptions {
   bool narrow_gsi2 = false;
 };
 
+// ---- typed bucket writes (the hot path) ----------------------------------
+//
+// A bucket item (format.md §2.3) keeps each limit L in the number attributes
+// b_{L}_tk, b_{L}_cp, b_{L}_ra, b_{L}_rp, b_{L}_tc, and its refill time in
+// `rf`. A warm acquire, a lease's commit and an undo are all the same write:
+// add to tk and tc of some limits of one bucket, guarded by tk >= x, plus the
+// same amounts into the bucket's usage-snapshot items. BucketWrite states
+// exactly that, with no Item built, so each backend can apply it natively
+// (memory: typed records; SQLite: typed columns; DynamoDB: the UpdateItem of
+// store::BucketWriteAsUpdate). Its semantics are those of that Update:
+//
+//   condition: the item exists
+//              && (ttl_after == kNoTtlCheck || ttl absent || ttl > ttl_after)
+//              && for every guarded limit: b_{L}_tk is a number >= guard_milli
+//   on success: b_{L}_tk -= consume_milli, b_{L}_tc += consume_milli
+//              (saturating; a missing number starts at 0), and per usage window
+//              ADD floor(consume_milli / 1000) to attribute L (limits with
+//              count_usage, non-zero amounts) and `events` to total_events; a
+//              missing snapshot item is first created from its template.
+//   on failure: nothing changes.
+//
+// Ownership: every pointer in a BucketWrite is the caller's and only needs to
+// live for the call; the backend keeps none of them.
+struct BucketLimitDelta {
+  std::string_view name;      // the limit name L
+  int64_t consume_milli = 0;  // tk -= consume_milli, tc += consume_milli
+  bool guard = false;         // the write fails unless b_{L}_tk >= guard_milli
+  int64_t guard_milli = 0;
+  bool count_usage = true;  // false for the hidden wcu limit
+};
+
+// One limit as the write left it (success) or found it (failure).
+struct BucketLimitView {
+  bool present = false;  // b_{L}_tk is a number on the item
+  int64_t tk = 0, cp = 0, ra = 0, rp = 0;
+  std::optional<int64_t> tc;
+};
+
+// A backend's cached reference to one bucket item, so that repeated typed
+// writes to it skip the key lookup (Store::OpenBucket). Opaque to callers.
+class BucketHandle {
+ public:
+  virtual ~BucketHandle() = default;
+};
+
+struct BucketWrite {
+  static constexpr int64_t kNoTtlCheck = INT64_MIN;
+
+  // ---- input
+  const ItemKey* key = nullptr;
+  // From Store::OpenBucket for this key, or nullptr. A stale handle (the
+  // item was deleted and made again) is detected by the backend.
+  BucketHandle* handle = nullptr;
+  const BucketLimitDelta* limits = nullptr;
+  size_t limit_count = 0;
+  int64_t ttl_after = kNoTtlCheck;
+  // Usage snapshots written in the same transaction (empty: none). Each
+  // template's key is the snapshot item; its set / set_if_not_exists make
+  // the item when missing; its add and condition are ignored.
+  const Update* usage = nullptr;
+  size_t usage_count = 0;
+  int64_t usage_events = 0;
+  // ---- output (views: the caller's array of limit_count entries, or null)
+  BucketLimitView* views = nullptr;
+  WriteStatus status = WriteStatus::kOk;
+  bool exists = false;      // the item existed before the write
+  int64_t rf = 0;           // the item's rf (0 when absent)
+  int64_t shard_count = 1;  // the item's shard_count (1 when absent)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -247,6 +321,16 @@ class Store {
   virtual void BatchWrite(const std::vector<WriteOp>& puts_or_deletes) = 0;
 
   virtual QueryPage Query(const QueryRequest& request) = 0;
+
+  // Typed bucket writes (see BucketWrite), each on its own (with its usage
+  // snapshots) and overlapped where the backend can, as WriteEach. A
+  // StoreError of one write is rethrown after all have finished. The default
+  // maps each write to its Update (store::BucketWriteAsUpdate) and runs
+  // Write / WriteEach / Transact; the embedded stores override it.
+  virtual void WriteBuckets(BucketWrite* writes, size_t count);
+  // A handle that speeds up WriteBuckets on this key; nullptr when the
+  // backend has none. Valid for the store's lifetime; thread-safe.
+  virtual std::shared_ptr<BucketHandle> OpenBucket(const ItemKey& key);
 
   // Removes items whose `ttl` (epoch seconds) is before `now_seconds`.
   // Embedded stores call this for retention; DynamoDB expires natively.
