@@ -32,6 +32,9 @@
 namespace zae {
 
 class BucketWriter;  // internal: writes commits and rollbacks to the store
+namespace detail {
+struct LeaseLimit;  // internal: one limit of one bucket (entity, resource, limit, shard)
+}
 
 struct LeaseEntry {
   std::string entity_id;
@@ -66,7 +69,9 @@ class Lease {
 
   // Net consumption per limit name, summed over entities.
   Amounts consumed() const;
-  const std::vector<LeaseEntry>& entries() const { return entries_; }
+  // One entry per limit of every bucket the lease touched. Built on demand
+  // (the lease itself keeps a compact form); valid until the lease changes.
+  const std::vector<LeaseEntry>& entries() const;
   // True for the lease returned when the store was unavailable and the
   // policy is "allow": it holds nothing and writes nothing.
   bool is_noop() const { return noop_; }
@@ -74,12 +79,40 @@ class Lease {
 
  private:
   friend class RateLimiterImpl;
-  Lease(std::shared_ptr<BucketWriter> writer, std::vector<LeaseEntry> entries, bool noop);
-  void CheckActive() const;
-  void ApplyLocal(const Amounts& amounts, bool negate);
+  // Per limit: the shared, immutable description and this lease's numbers.
+  struct Slot {
+    const detail::LeaseLimit* limit = nullptr;
+    BucketState state;
+    int64_t consumed = 0;
+    int64_t initial = 0;
+  };
+  // Warm leases fit inline, so acquiring one allocates nothing.
+  static constexpr size_t kInlineSlots = 4;
 
-  std::shared_ptr<BucketWriter> writer_;
-  std::vector<LeaseEntry> entries_;
+  Lease(BucketWriter* writer, std::shared_ptr<const void> keep_alive, bool noop);
+  void AddSlot(const detail::LeaseLimit* limit, const BucketState& state, int64_t consumed);
+  size_t size() const { return size_; }
+  Slot& slot(size_t i) { return i < kInlineSlots ? inline_[i] : overflow_[i - kInlineSlots]; }
+  const Slot& slot(size_t i) const {
+    return i < kInlineSlots ? inline_[i] : overflow_[i - kInlineSlots];
+  }
+  const Slot* Find(const std::string& name) const;
+  void CheckActive() const;
+  void CheckNames(const Amounts& amounts, const char* what) const;
+  void ApplyLocal(const Amounts& amounts, bool negate);
+  // Writes `delta(slot)` tokens per slot (grouped per bucket); events is
+  // added to the usage snapshots' total_events.
+  template <class Delta>
+  void WriteDeltas(Delta delta, int64_t events);
+
+  BucketWriter* writer_ = nullptr;
+  // Keeps the writer and the LeaseLimits alive (a warm bucket, or a block
+  // made for this lease).
+  std::shared_ptr<const void> keep_alive_;
+  Slot inline_[kInlineSlots];
+  std::vector<Slot> overflow_;
+  size_t size_ = 0;
+  mutable std::vector<LeaseEntry> entries_view_;
   bool noop_ = false;
   bool done_ = false;
   int uncaught_at_start_ = 0;

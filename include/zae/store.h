@@ -291,6 +291,8 @@ struct BucketWrite {
   bool exists = false;      // the item existed before the write
   int64_t rf = 0;           // the item's rf (0 when absent)
   int64_t shard_count = 1;  // the item's shard_count (1 when absent)
+
+  bool ok() const { return status == WriteStatus::kOk; }
 };
 
 class Store {

@@ -33,6 +33,22 @@ ResolvedLimits RateLimiterImpl::ResolveWithFallback(
 
 AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::string& resource,
                                        const Amounts& consume, const AcquireOptions& options) {
+  // A warm bucket first: it only admits names and amounts the slow path
+  // validated before, so validation runs when it does not apply.
+  bool to_slow = false;
+  if (options_.speculative_writes && !options.limits) {
+    try {
+      if (auto warm = WarmPath(entity_id, resource, consume, clock_.NowMs(), &to_slow)) {
+        return std::move(*warm);
+      }
+    } catch (const ValidationError&) {
+      throw;
+    } catch (const RateLimitError&) {
+      throw;
+    } catch (const std::exception& e) {
+      return Unavailable(e, options, entity_id, resource);
+    }
+  }
   ValidateIdentifier(entity_id);
   ValidateResource(resource);
   if (consume.empty())
@@ -53,7 +69,7 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
     // The slow path refills the shard the fast path found short, so every
     // shard gets refilled, not only a random one.
     int shard = -1;
-    if (options_.speculative_writes) {
+    if (options_.speculative_writes && !to_slow) {
       if (auto fast = FastPath(entity_id, resource, consume, options.limits, now, &shard)) {
         return std::move(*fast);
       }
@@ -68,10 +84,7 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
   } catch (const RateLimitError&) {
     throw;
   } catch (const std::exception& e) {
-    if (ResolveMode(options) == OnUnavailable::kAllow) {
-      return AcquireResult(Lease(writer_, {}, true));
-    }
-    throw RateLimiterUnavailable(e.what(), store_->Describe(), entity_id, resource);
+    return Unavailable(e, options, entity_id, resource);
   }
 }
 
@@ -249,17 +262,26 @@ void RateLimiterImpl::RememberBucket(const std::string& entity_id, const std::st
                                      int64_t shard_count) {
   const int64_t ttl_ms = options_.config_cache_ttl_seconds * 1000;
   if (ttl_ms <= 0) return;
-  std::lock_guard lock(mu_);
-  BucketInfo& info = buckets_[{entity_id, resource}];
-  info.verified_until = now + ttl_ms;
-  info.limit_names = std::move(names);
-  info.shard_count = std::max(info.shard_count, shard_count);
+  {
+    std::lock_guard lock(mu_);
+    BucketInfo& info = buckets_[{entity_id, resource}];
+    info.verified_until = now + ttl_ms;
+    info.limit_names = names;
+    info.shard_count = std::max(info.shard_count, shard_count);
+  }
+  RememberWarm(entity_id, resource, names, now + ttl_ms);
 }
 
 void RateLimiterImpl::ForgetBuckets() {
-  std::lock_guard lock(mu_);
-  buckets_.clear();
-  entities_.clear();
+  {
+    std::lock_guard lock(mu_);
+    buckets_.clear();
+    entities_.clear();
+  }
+  for (size_t i = 0; i < kWarmStripes; ++i) {
+    std::lock_guard lock(warm_[i].mu);
+    warm_[i].map.clear();
+  }
 }
 
 RateLimiterImpl::EntityInfo RateLimiterImpl::LookupEntity(const std::string& entity_id) {
@@ -275,10 +297,6 @@ RateLimiterImpl::EntityInfo RateLimiterImpl::LookupEntity(const std::string& ent
   }
   RememberEntity(entity_id, info);
   return info;
-}
-
-Lease RateLimiterImpl::MakeLease(std::vector<LeaseEntry> entries) {
-  return Lease(writer_, std::move(entries), false);
 }
 
 }  // namespace zae

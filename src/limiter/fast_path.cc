@@ -165,11 +165,19 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(
       entries.push_back(LeaseEntry{targets[i].entity, resource, plan::LimitOfState(name, state),
                                    state, c, c, targets[i].shard});
     }
-    std::lock_guard lock(mu_);
-    auto [it, inserted] = buckets_.try_emplace(
-        {targets[i].entity, resource}, BucketInfo{now + options_.config_cache_ttl_seconds * 1000,
-                                                  AppLimitNames(b), b.shard_count});
-    it->second.shard_count = std::max(it->second.shard_count, b.shard_count);
+    bool fresh;
+    {
+      std::lock_guard lock(mu_);
+      auto [it, inserted] = buckets_.try_emplace(
+          {targets[i].entity, resource}, BucketInfo{now + options_.config_cache_ttl_seconds * 1000,
+                                                    AppLimitNames(b), b.shard_count});
+      it->second.shard_count = std::max(it->second.shard_count, b.shard_count);
+      fresh = inserted;
+    }
+    if (fresh && targets.size() == 1) {
+      RememberWarm(targets[i].entity, resource, AppLimitNames(b),
+                   now + options_.config_cache_ttl_seconds * 1000);
+    }
     return true;
   };
   if (out.all_ok()) {
@@ -228,6 +236,7 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(
     if (!results[i].item) {
       // A shard this process picked does not exist yet: make it.
       if (t.shard > 0 && EnsureShard(t.entity, resource, t.shard, t.shard_count)) continue;
+      ForgetWarm(t.entity, resource);
       std::lock_guard lock(mu_);
       buckets_.erase({t.entity, resource});
       return std::nullopt;

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "store/bucket_write.h"
 #include "zae/store.h"
 
 namespace zae::keys {
@@ -52,7 +53,7 @@ inline ItemKey NamespaceReverse(const std::string& id) { return {"_/SYSTEM#", "#
 
 // Bucket attribute for limit `name`, field tk|cp|ra|rp|tc.
 inline std::string BucketAttr(const std::string& name, const char* field) {
-  return "b_" + name + "_" + field;
+  return store::BucketAttr(name, field);
 }
 // Config attribute for limit `name`, field cp|ra|rp.
 inline std::string ConfigAttr(const std::string& name, const char* field) {

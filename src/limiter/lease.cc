@@ -4,9 +4,11 @@
 #include <map>
 #include <tuple>
 
+#include "limiter/bucket_plan.h"
 #include "limiter/keys.h"
 #include "limiter/rate_limiter_impl.h"
 #include "limiter/usage.h"
+#include "store/bucket_write.h"
 #include "zae/errors.h"
 
 namespace zae {
@@ -76,41 +78,81 @@ BucketWriter::Outcome BucketWriter::Write(std::vector<WriteOp> ops, Mode mode, i
   return out;
 }
 
-void BucketWriter::WriteDeltas(const std::vector<LeaseEntry>& entries,
-                               const std::vector<int64_t>& deltas, int64_t events) {
-  std::map<std::tuple<std::string, std::string, int>, Update> groups;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (deltas[i] == 0) continue;
-    const LeaseEntry& e = entries[i];
-    Update& u = groups[{e.entity_id, e.resource, e.shard}];
-    u.key = keys::Bucket(ns_, e.entity_id, e.resource, e.shard);
-    const int64_t m = ToMilli(deltas[i]);
-    u.add.emplace_back(keys::BucketAttr(e.limit.name, "tk"), -m);
-    u.add.emplace_back(keys::BucketAttr(e.limit.name, "tc"), m);
+namespace detail {
+
+std::shared_ptr<const std::vector<Update>> LeaseBucket::UsageTemplates(const std::string& ns,
+                                                                       int64_t now) const {
+  const int64_t hour = FloorDiv(now, 3'600'000);
+  std::lock_guard lock(usage_mu_);
+  if (hour != usage_hour_ || !usage_) {
+    // events = 1 so that SnapshotUpdates produces the items; the typed
+    // write ignores the templates' ADDs and adds its own amounts.
+    usage_ = std::make_shared<const std::vector<Update>>(
+        usage::SnapshotUpdates(ns, entity, resource, {}, 1, now));
+    usage_hour_ = hour;
   }
-  if (groups.empty()) return;
-  std::vector<WriteOp> ops;
-  for (auto& [key, u] : groups) {
-    // A bucket deleted meanwhile must not come back as a stub item.
-    u.condition.Exists("PK");
-    ops.push_back(std::move(u));
-  }
-  Write(std::move(ops), Mode::kIndependent, events, clock_.NowMs());
+  return usage_;
 }
 
-Lease::Lease(std::shared_ptr<BucketWriter> writer, std::vector<LeaseEntry> entries, bool noop)
-    : writer_(std::move(writer)),
-      entries_(std::move(entries)),
+}  // namespace detail
+
+void BucketWriter::WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* const* buckets,
+                                size_t n, int64_t events, int64_t now) {
+  // Keeps this hour's templates alive for the call.
+  std::shared_ptr<const std::vector<Update>> templates[4];
+  for (size_t i = 0; i < n; ++i) {
+    BucketWrite& w = writes[i];
+    w.key = &buckets[i]->key;
+    w.handle = buckets[i]->handle.get();
+    w.usage = nullptr;
+    w.usage_count = 0;
+    w.usage_events = 0;
+    if (!inline_usage_) continue;
+    bool counts = events != 0;
+    for (size_t l = 0; l < w.limit_count; ++l) counts |= store::UsageTokens(w.limits[l]) != 0;
+    if (!counts) continue;
+    std::shared_ptr<const std::vector<Update>> t = buckets[i]->UsageTemplates(ns_, now);
+    w.usage = t->data();
+    w.usage_count = t->size();
+    w.usage_events = events;
+    if (i < 4) {
+      templates[i] = std::move(t);
+    } else {
+      // More buckets than a lease has: keep the templates in the bucket's
+      // cache (they stay valid within the hour).
+      templates[3] = std::move(t);
+    }
+  }
+  store_->WriteBuckets(writes, n);
+}
+
+Lease::Lease(BucketWriter* writer, std::shared_ptr<const void> keep_alive, bool noop)
+    : writer_(writer),
+      keep_alive_(std::move(keep_alive)),
       noop_(noop),
       uncaught_at_start_(std::uncaught_exceptions()) {}
 
+void Lease::AddSlot(const detail::LeaseLimit* limit, const BucketState& state, int64_t consumed) {
+  Slot s{limit, state, consumed, consumed};
+  if (size_ < kInlineSlots) {
+    inline_[size_] = s;
+  } else {
+    overflow_.push_back(s);
+  }
+  ++size_;
+}
+
 Lease::Lease(Lease&& other) noexcept
-    : writer_(std::move(other.writer_)),
-      entries_(std::move(other.entries_)),
+    : writer_(other.writer_),
+      keep_alive_(std::move(other.keep_alive_)),
+      overflow_(std::move(other.overflow_)),
+      size_(other.size_),
       noop_(other.noop_),
       done_(other.done_),
       uncaught_at_start_(other.uncaught_at_start_) {
+  for (size_t i = 0; i < std::min(size_, kInlineSlots); ++i) inline_[i] = other.inline_[i];
   other.done_ = true;
+  other.size_ = 0;
 }
 
 Lease& Lease::operator=(Lease&& other) noexcept {
@@ -121,12 +163,17 @@ Lease& Lease::operator=(Lease&& other) noexcept {
       } catch (...) {
       }
     }
-    writer_ = std::move(other.writer_);
-    entries_ = std::move(other.entries_);
+    writer_ = other.writer_;
+    keep_alive_ = std::move(other.keep_alive_);
+    overflow_ = std::move(other.overflow_);
+    size_ = other.size_;
+    for (size_t i = 0; i < std::min(size_, kInlineSlots); ++i) inline_[i] = other.inline_[i];
+    entries_view_.clear();
     noop_ = other.noop_;
     done_ = other.done_;
     uncaught_at_start_ = other.uncaught_at_start_;
     other.done_ = true;
+    other.size_ = 0;
   }
   return *this;
 }
@@ -148,6 +195,34 @@ void Lease::CheckActive() const {
   if (done_) throw LeaseExpiredError();
 }
 
+const Lease::Slot* Lease::Find(const std::string& name) const {
+  for (size_t i = 0; i < size_; ++i) {
+    if (slot(i).limit->name == name) return &slot(i);
+  }
+  return nullptr;
+}
+
+void Lease::CheckNames(const Amounts& amounts, const char* what) const {
+  for (const auto& [name, amount] : amounts) {
+    if (!Find(name)) {
+      throw ValidationError(what, name, "'" + name + "' is not a limit of this lease");
+    }
+  }
+}
+
+namespace {
+
+Limit LimitOf(const detail::LeaseLimit& l, const BucketState& state) {
+  return l.limit ? *l.limit : plan::LimitOfState(l.name, state);
+}
+
+int64_t AmountOf(const Amounts& amounts, const std::string& name) {
+  auto it = amounts.find(name);
+  return it == amounts.end() ? 0 : it->second;
+}
+
+}  // namespace
+
 std::optional<Denial> Lease::Consume(const Amounts& amounts) {
   CheckActive();
   if (noop_) return std::nullopt;
@@ -156,34 +231,33 @@ std::optional<Denial> Lease::Consume(const Amounts& amounts) {
       throw ValidationError("consume", name + "=" + std::to_string(amount),
                             "amounts must not be negative");
     }
-    bool known = false;
-    for (const auto& e : entries_) known |= e.limit.name == name;
-    if (!known)
-      throw ValidationError("consume", name, "'" + name + "' is not a limit of this lease");
   }
+  CheckNames(amounts, "consume");
   const int64_t now = writer_->clock().NowMs();
   std::vector<LimitStatus> statuses;
   std::vector<ConsumeResult> results;
   bool exceeded = false;
-  for (const auto& e : entries_) {
-    auto it = amounts.find(e.limit.name);
-    const int64_t amount = it == amounts.end() ? 0 : it->second;
+  for (size_t i = 0; i < size_; ++i) {
+    const Slot& e = slot(i);
+    const int64_t amount = AmountOf(amounts, e.limit->name);
     ConsumeResult r = amount > 0
                           ? TryConsume(e.state, amount, now)
                           : ConsumeResult{true, e.state.tokens_milli, e.state.last_refill_ms, 0};
-    statuses.push_back(LimitStatus{e.entity_id, e.resource, e.limit.name, e.limit,
+    statuses.push_back(LimitStatus{e.limit->bucket->entity, e.limit->bucket->resource,
+                                   e.limit->name, LimitOf(*e.limit, e.state),
                                    FloorDiv(Refill(e.state, now).tokens_milli, 1000), amount,
                                    !r.success, r.retry_after_seconds});
     exceeded |= !r.success;
     results.push_back(r);
   }
   if (exceeded) return Denial(std::move(statuses));
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    auto it = amounts.find(entries_[i].limit.name);
-    if (it == amounts.end() || it->second == 0) continue;
-    entries_[i].state.tokens_milli = results[i].tokens_milli;
-    entries_[i].state.last_refill_ms = results[i].refill_ms;
-    entries_[i].consumed += it->second;
+  for (size_t i = 0; i < size_; ++i) {
+    Slot& e = slot(i);
+    const int64_t amount = AmountOf(amounts, e.limit->name);
+    if (amount == 0) continue;
+    e.state.tokens_milli = results[i].tokens_milli;
+    e.state.last_refill_ms = results[i].refill_ms;
+    e.consumed += amount;
   }
   return std::nullopt;
 }
@@ -191,17 +265,13 @@ std::optional<Denial> Lease::Consume(const Amounts& amounts) {
 void Lease::ApplyLocal(const Amounts& amounts, bool negate) {
   CheckActive();
   if (noop_) return;
-  for (const auto& [name, amount] : amounts) {
-    bool known = false;
-    for (const auto& e : entries_) known |= e.limit.name == name;
-    if (!known)
-      throw ValidationError("adjust", name, "'" + name + "' is not a limit of this lease");
-  }
+  CheckNames(amounts, "adjust");
   const int64_t now = writer_->clock().NowMs();
-  for (auto& e : entries_) {
-    auto it = amounts.find(e.limit.name);
-    if (it == amounts.end() || it->second == 0) continue;
-    const int64_t amount = negate ? -it->second : it->second;
+  for (size_t i = 0; i < size_; ++i) {
+    Slot& e = slot(i);
+    const int64_t given = AmountOf(amounts, e.limit->name);
+    if (given == 0) continue;
+    const int64_t amount = negate ? -given : given;
     const Refilled r = ForceConsume(e.state, amount, now);
     e.state.tokens_milli = r.tokens_milli;
     e.state.last_refill_ms = r.refill_ms;
@@ -212,13 +282,57 @@ void Lease::ApplyLocal(const Amounts& amounts, bool negate) {
 void Lease::Adjust(const Amounts& amounts) { ApplyLocal(amounts, false); }
 void Lease::Release(const Amounts& amounts) { ApplyLocal(amounts, true); }
 
+template <class Delta>
+void Lease::WriteDeltas(Delta delta, int64_t events) {
+  // One typed write per bucket, with the limits whose delta is not zero.
+  // A lease has at most two buckets (child and parent) in practice; the
+  // arrays cover the inline slots and spill to vectors beyond.
+  std::vector<BucketLimitDelta> deltas_heap;
+  BucketLimitDelta deltas_inline[kInlineSlots];
+  BucketLimitDelta* deltas = deltas_inline;
+  if (size_ > kInlineSlots) {
+    deltas_heap.resize(size_);
+    deltas = deltas_heap.data();
+  }
+  std::vector<BucketWrite> writes_heap;
+  std::vector<const detail::LeaseBucket*> buckets_heap;
+  BucketWrite writes_inline[kInlineSlots];
+  const detail::LeaseBucket* buckets_inline[kInlineSlots];
+  BucketWrite* writes = writes_inline;
+  const detail::LeaseBucket** buckets = buckets_inline;
+  if (size_ > kInlineSlots) {
+    writes_heap.resize(size_);
+    buckets_heap.resize(size_);
+    writes = writes_heap.data();
+    buckets = buckets_heap.data();
+  }
+  size_t n_writes = 0, n_deltas = 0;
+  for (size_t i = 0; i < size_; ++i) {
+    const detail::LeaseBucket* b = slot(i).limit->bucket;
+    bool seen = false;
+    for (size_t j = 0; j < n_writes; ++j) seen |= buckets[j] == b;
+    if (seen) continue;
+    const size_t first = n_deltas;
+    for (size_t k = i; k < size_; ++k) {
+      if (slot(k).limit->bucket != b) continue;
+      const int64_t d = delta(slot(k));
+      if (d == 0) continue;
+      deltas[n_deltas++] = BucketLimitDelta{slot(k).limit->name, ToMilli(d)};
+    }
+    if (n_deltas == first) continue;
+    BucketWrite& w = writes[n_writes];
+    w = BucketWrite{};
+    w.limits = deltas + first;
+    w.limit_count = n_deltas - first;
+    buckets[n_writes++] = b;
+  }
+  if (n_writes == 0) return;
+  writer_->WriteBuckets(writes, buckets, n_writes, events, writer_->clock().NowMs());
+}
+
 void Lease::Commit() {
   CheckActive();
-  if (!noop_) {
-    std::vector<int64_t> deltas;
-    for (const auto& e : entries_) deltas.push_back(e.consumed - e.initial_consumed);
-    writer_->WriteDeltas(entries_, deltas, 0);
-  }
+  if (!noop_) WriteDeltas([](const Slot& s) { return s.consumed - s.initial; }, 0);
   done_ = true;
 }
 
@@ -226,15 +340,24 @@ void Lease::Rollback() {
   CheckActive();
   done_ = true;
   if (noop_) return;
-  std::vector<int64_t> deltas;
-  for (const auto& e : entries_) deltas.push_back(-e.initial_consumed);
-  writer_->WriteDeltas(entries_, deltas, -1);  // the request did not happen
+  WriteDeltas([](const Slot& s) { return -s.initial; }, -1);  // the request did not happen
 }
 
 Amounts Lease::consumed() const {
   Amounts out;
-  for (const auto& e : entries_) out[e.limit.name] += e.consumed;
+  for (size_t i = 0; i < size_; ++i) out[slot(i).limit->name] += slot(i).consumed;
   return out;
+}
+
+const std::vector<LeaseEntry>& Lease::entries() const {
+  entries_view_.clear();
+  for (size_t i = 0; i < size_; ++i) {
+    const Slot& s = slot(i);
+    const detail::LeaseBucket& b = *s.limit->bucket;
+    entries_view_.push_back(LeaseEntry{b.entity, b.resource, LimitOf(*s.limit, s.state), s.state,
+                                       s.consumed, s.initial, b.shard});
+  }
+  return entries_view_;
 }
 
 }  // namespace zae

@@ -9,6 +9,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "limiter/codec.h"
@@ -16,6 +18,39 @@
 #include "zae/rate_limiter.h"
 
 namespace zae {
+
+namespace detail {
+
+// One bucket (entity, resource, shard) as leases and warm acquires write it.
+// Immutable once shared, except for the usage-template cache.
+struct LeaseBucket {
+  std::string entity;
+  std::string resource;
+  int shard = 0;
+  ItemKey key;
+  std::shared_ptr<BucketHandle> handle;  // nullptr: the store has none
+
+  // The usage-snapshot templates (format.md §2.11) of the current hour,
+  // built once per hour per bucket instead of on every write.
+  std::shared_ptr<const std::vector<Update>> UsageTemplates(const std::string& ns,
+                                                            int64_t now) const;
+
+ private:
+  mutable std::mutex usage_mu_;
+  mutable int64_t usage_hour_ = INT64_MIN;
+  mutable std::shared_ptr<const std::vector<Update>> usage_;
+};
+
+// One limit of a LeaseBucket.
+struct LeaseLimit {
+  const LeaseBucket* bucket = nullptr;
+  std::string name;
+  // The resolved limit when the lease was made from one; otherwise the
+  // limit is read off the bucket state (cp/ra/rp).
+  std::optional<Limit> limit;
+};
+
+}  // namespace detail
 
 // Writes bucket items. On stores without a change stream
 // (!usage_from_stream) the usage-snapshot updates of each write's tc deltas
@@ -34,12 +69,12 @@ class BucketWriter {
   // kIndependent: each op on its own (concurrently where the store can);
   // kAtomic: all or nothing. `events` is added to total_events per bucket.
   Outcome Write(std::vector<WriteOp> ops, Mode mode, int64_t events, int64_t now);
-  // One unconditional-delta UpdateItem per (entity, resource, shard) group:
-  // tk -= delta, tc += delta for each entry's delta (tokens). Zero deltas
-  // are skipped; groups are written concurrently.
-  void WriteDeltas(const std::vector<LeaseEntry>& entries, const std::vector<int64_t>& deltas,
-                   int64_t events);
+  // Typed writes (Store::WriteBuckets) on `buckets[i]`: fills in each
+  // write's key, handle and, with inline usage, the snapshot templates.
+  void WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* const* buckets, size_t n,
+                    int64_t events, int64_t now);
   const Clock& clock() const { return clock_; }
+  const std::string& ns() const { return ns_; }
 
  private:
   std::shared_ptr<Store> store_;
@@ -103,6 +138,56 @@ class RateLimiterImpl {
     int64_t shard_count = 1;
   };
 
+  // A bucket this process verified, ready for typed warm acquires: its key,
+  // store handle and limit names, built once per verification. Immutable.
+  struct WarmBucket {
+    std::shared_ptr<BucketWriter> writer;  // leases keep the writer alive
+    detail::LeaseBucket bucket;
+    std::vector<detail::LeaseLimit> limits;  // app limits, sorted by name
+    int64_t verified_until = 0;
+  };
+  struct WarmKeyHash {
+    using is_transparent = void;
+    size_t operator()(const std::pair<std::string_view, std::string_view>& k) const {
+      return std::hash<std::string_view>{}(k.first) * 31 + std::hash<std::string_view>{}(k.second);
+    }
+    size_t operator()(const std::pair<std::string, std::string>& k) const {
+      return (*this)(std::pair<std::string_view, std::string_view>(k.first, k.second));
+    }
+  };
+  struct WarmKeyEq {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return std::string_view(a.first) == std::string_view(b.first) &&
+             std::string_view(a.second) == std::string_view(b.second);
+    }
+  };
+  // Striped so that acquires on unrelated buckets share no lock.
+  struct alignas(64) WarmStripe {
+    std::mutex mu;
+    std::unordered_map<std::pair<std::string, std::string>, std::shared_ptr<const WarmBucket>,
+                       WarmKeyHash, WarmKeyEq>
+        map;
+  };
+  static constexpr size_t kWarmStripes = 64;
+  static constexpr size_t kMaxWarmLimits = 8;
+  WarmStripe& WarmStripeOf(std::string_view entity, std::string_view resource);
+  std::shared_ptr<const WarmBucket> FindWarm(const std::string& entity,
+                                             const std::string& resource);
+  void RememberWarm(const std::string& entity, const std::string& resource,
+                    const std::set<std::string>& names, int64_t verified_until);
+  void ForgetWarm(const std::string& entity, const std::string& resource);
+  // The typed warm acquire on a verified, unsharded, non-cascading bucket:
+  // one BucketWrite, no config read, no Item. nullopt when it does not apply
+  // (then the generic paths run) or, with *to_slow, when the slow path must
+  // refill or re-create the bucket.
+  std::optional<AcquireResult> WarmPath(const std::string& entity_id, const std::string& resource,
+                                        const Amounts& consume, int64_t now, bool* to_slow);
+  // The on_unavailable policy applied to a store failure inside acquire.
+  AcquireResult Unavailable(const std::exception& e, const AcquireOptions& options,
+                            const std::string& entity_id, const std::string& resource);
+
   // Sets `*slow_shard` to the child's shard it tried when it falls through.
   std::optional<AcquireResult> FastPath(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume,
@@ -154,6 +239,7 @@ class RateLimiterImpl {
   std::map<std::string, EntityInfo> entities_;
   std::map<std::pair<std::string, std::string>, BucketInfo> buckets_;
   std::atomic<int> last_mode_{-1};
+  std::unique_ptr<WarmStripe[]> warm_{new WarmStripe[kWarmStripes]};
 };
 
 }  // namespace zae

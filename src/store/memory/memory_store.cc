@@ -1,53 +1,192 @@
 #include "zae/memory_store.h"
 
+#include <algorithm>
 #include <exception>
+#include <functional>
 
 #include "store/apply.h"
+#include "store/bucket_write.h"
+#include "zae/errors.h"
 
 namespace zae {
 
 using store::Change;
 
+// One item. `item` is the source of truth; the cells are pointers into it
+// for the typed bucket path, rebuilt after any generic write (std::map nodes
+// do not move, so the pointers stay valid until the item changes shape).
+struct MemoryStore::Record {
+  Record(Stripe* s, ItemKey k) : stripe(s), key(std::move(k)) {}
+
+  Stripe* const stripe;
+  const ItemKey key;
+  Item item;
+  bool live = true;  // false once erased from its stripe
+
+  struct LimitCells {
+    std::string name;
+    int64_t *tk = nullptr, *tc = nullptr, *cp = nullptr, *ra = nullptr, *rp = nullptr;
+  };
+  bool cells_valid = false;
+  int64_t *rf = nullptr, *ttl = nullptr, *shard_count = nullptr;
+  std::vector<LimitCells> limits;                          // bucket items
+  std::vector<std::pair<std::string, int64_t*>> counters;  // snapshot items
+  // The snapshot records the last typed write to this bucket used.
+  std::vector<std::shared_ptr<Record>> usage;
+
+  int64_t* Number(const std::string& attr) {
+    auto it = item.find(attr);
+    return it == item.end() ? nullptr : it->second.mutable_number();
+  }
+  void Invalidate() {
+    cells_valid = false;
+    limits.clear();
+    counters.clear();
+  }
+  void Validate() {
+    if (cells_valid) return;
+    rf = Number("rf");
+    ttl = Number("ttl");
+    shard_count = Number("shard_count");
+    cells_valid = true;
+  }
+  LimitCells& Cells(std::string_view name) {
+    Validate();
+    for (LimitCells& c : limits) {
+      if (c.name == name) return c;
+    }
+    // First typed write of this limit since the item last changed shape.
+    LimitCells c{std::string(name)};
+    c.tk = Number(store::BucketAttr(name, "tk"));
+    c.tc = Number(store::BucketAttr(name, "tc"));
+    c.cp = Number(store::BucketAttr(name, "cp"));
+    c.ra = Number(store::BucketAttr(name, "ra"));
+    c.rp = Number(store::BucketAttr(name, "rp"));
+    limits.push_back(std::move(c));
+    return limits.back();
+  }
+  // ADD `delta` to number attribute `attr` (created at 0 when missing).
+  void Add(int64_t*& cell, std::string_view attr_or_limit, const char* field, int64_t delta) {
+    if (delta == 0) return;
+    if (cell) {
+      *cell = SaturatingAdd(*cell, delta);
+      return;
+    }
+    const std::string attr =
+        field ? store::BucketAttr(attr_or_limit, field) : std::string(attr_or_limit);
+    auto [it, inserted] = item.try_emplace(attr, Value(int64_t{0}));
+    if (!it->second.is_number()) throw StoreError("attribute " + attr + " is not a number");
+    it->second = Value(SaturatingAdd(it->second.as_number(), delta));
+    Invalidate();  // the item changed shape; `cell` is rebuilt on next use
+  }
+  int64_t*& Counter(std::string_view name) {
+    for (auto& [n, cell] : counters) {
+      if (n == name) return cell;
+    }
+    counters.emplace_back(std::string(name), Number(std::string(name)));
+    return counters.back().second;
+  }
+};
+
+struct alignas(64) MemoryStore::Stripe {
+  std::mutex mu;
+  std::map<ItemKey, std::shared_ptr<Record>> items;
+};
+
+namespace {
+
+class Handle final : public BucketHandle {
+ public:
+  explicit Handle(std::shared_ptr<MemoryStore::Record> r) : record(std::move(r)) {}
+  std::shared_ptr<MemoryStore::Record> record;
+};
+
+// Locks a set of stripes in address order, so two calls never deadlock.
+class StripeLocks {
+ public:
+  template <class It>
+  StripeLocks(It begin, It end) : stripes_(begin, end) {
+    std::sort(stripes_.begin(), stripes_.end());
+    stripes_.erase(std::unique(stripes_.begin(), stripes_.end()), stripes_.end());
+    for (auto* s : stripes_) s->mu.lock();
+  }
+  ~StripeLocks() {
+    for (auto it = stripes_.rbegin(); it != stripes_.rend(); ++it) (*it)->mu.unlock();
+  }
+  StripeLocks(const StripeLocks&) = delete;
+  StripeLocks& operator=(const StripeLocks&) = delete;
+
+ private:
+  std::vector<MemoryStore::Stripe*> stripes_;
+};
+
+}  // namespace
+
+MemoryStore::MemoryStore() : stripes_(new Stripe[kStripes]) {}
+MemoryStore::~MemoryStore() = default;
+
+MemoryStore::Stripe& MemoryStore::StripeOf(const std::string& pk) const {
+  return stripes_[std::hash<std::string_view>{}(pk) % kStripes];
+}
+
 std::optional<Item> MemoryStore::Get(const ItemKey& key, bool) {
-  std::lock_guard lock(mu_);
-  ++stats_.calls["GetItem"];
-  auto it = items_.find(key);
-  if (it == items_.end()) return std::nullopt;
-  return it->second;
+  Count(kGetItem);
+  Stripe& s = StripeOf(key.pk);
+  std::lock_guard lock(s.mu);
+  auto it = s.items.find(key);
+  if (it == s.items.end()) return std::nullopt;
+  return it->second->item;
 }
 
 std::vector<std::optional<Item>> MemoryStore::BatchGet(const std::vector<ItemKey>& keys, bool) {
-  std::lock_guard lock(mu_);
-  ++stats_.calls["BatchGetItem"];
+  Count(kBatchGetItem);
+  std::vector<Stripe*> stripes;
+  for (const auto& key : keys) stripes.push_back(&StripeOf(key.pk));
+  StripeLocks locks(stripes.begin(), stripes.end());
   std::vector<std::optional<Item>> out;
   out.reserve(keys.size());
-  for (const auto& key : keys) {
-    auto it = items_.find(key);
-    out.push_back(it == items_.end() ? std::nullopt : std::optional<Item>(it->second));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto it = stripes[i]->items.find(keys[i]);
+    out.push_back(it == stripes[i]->items.end() ? std::nullopt
+                                                : std::optional<Item>(it->second->item));
   }
   return out;
 }
 
-WriteResult MemoryStore::WriteLocked(const WriteOp& op) {
+namespace {
+
+// Applies `op` to its item in `s` (locked by the caller).
+WriteResult WriteLocked(MemoryStore::Stripe& s, const WriteOp& op) {
   const ItemKey key = store::KeyOfOp(op);
-  auto it = items_.find(key);
+  auto it = s.items.find(key);
   WriteResult result;
-  if (it == items_.end()) {
+  if (it == s.items.end()) {
     Item fresh;
     if (store::ApplyInPlace(op, fresh, false, result) == Change::kUpsert) {
-      items_.emplace(key, std::move(fresh));
+      auto rec = std::make_shared<MemoryStore::Record>(&s, key);
+      rec->item = std::move(fresh);
+      s.items.emplace(key, std::move(rec));
     }
-  } else if (store::ApplyInPlace(op, it->second, true, result) == Change::kErase) {
-    items_.erase(it);
+    return result;
+  }
+  MemoryStore::Record& rec = *it->second;
+  const Change change = store::ApplyInPlace(op, rec.item, true, result);
+  if (change == Change::kUpsert) rec.Invalidate();
+  if (change == Change::kErase) {
+    rec.live = false;
+    s.items.erase(it);
   }
   return result;
 }
 
+}  // namespace
+
 WriteResult MemoryStore::Write(const WriteOp& op) {
-  static const std::string kNames[] = {"PutItem", "UpdateItem", "DeleteItem", "ConditionCheck"};
-  std::lock_guard lock(mu_);
-  ++stats_.calls[kNames[op.index()]];
-  return WriteLocked(op);
+  static constexpr Op kOps[] = {kPutItem, kUpdateItem, kDeleteItem, kConditionCheck};
+  Count(kOps[op.index()]);
+  Stripe& s = StripeOf(store::KeyOfOp(op).pk);
+  std::lock_guard lock(s.mu);
+  return WriteLocked(s, op);
 }
 
 std::vector<WriteResult> MemoryStore::WriteEach(const std::vector<WriteOp>& ops) {
@@ -55,81 +194,233 @@ std::vector<WriteResult> MemoryStore::WriteEach(const std::vector<WriteOp>& ops)
 }
 
 TransactResult MemoryStore::Transact(const std::vector<WriteOp>& ops) {
-  static const std::string kName = "TransactWriteItems";
-  std::lock_guard lock(mu_);
-  ++stats_.calls[kName];
+  Count(kTransactWriteItems);
   std::vector<ItemKey> keys;
+  std::vector<Stripe*> stripes;
+  for (const auto& op : ops) {
+    keys.push_back(store::KeyOfOp(op));
+    stripes.push_back(&StripeOf(keys.back().pk));
+  }
+  StripeLocks locks(stripes.begin(), stripes.end());
   std::vector<Item*> items;
   std::vector<bool> exists;
   std::vector<Item> fresh(ops.size());  // stand-ins for missing items
   for (size_t i = 0; i < ops.size(); ++i) {
-    keys.push_back(store::KeyOfOp(ops[i]));
-    auto it = items_.find(keys.back());
-    exists.push_back(it != items_.end());
-    items.push_back(exists.back() ? &it->second : &fresh[i]);
+    auto it = stripes[i]->items.find(keys[i]);
+    exists.push_back(it != stripes[i]->items.end());
+    items.push_back(exists.back() ? &it->second->item : &fresh[i]);
   }
   std::vector<Change> changes;
   TransactResult result = store::ApplyTransaction(ops, items, exists, changes);
   for (size_t i = 0; i < ops.size(); ++i) {
+    Stripe& s = *stripes[i];
     if (changes[i] == Change::kUpsert && !exists[i]) {
-      items_.emplace(keys[i], std::move(fresh[i]));
+      auto rec = std::make_shared<Record>(&s, keys[i]);
+      rec->item = std::move(fresh[i]);
+      s.items.emplace(keys[i], std::move(rec));
+    } else if (changes[i] == Change::kUpsert) {
+      s.items.at(keys[i])->Invalidate();
     } else if (changes[i] == Change::kErase) {
-      items_.erase(keys[i]);
+      auto it = s.items.find(keys[i]);
+      it->second->live = false;
+      s.items.erase(it);
     }
   }
   return result;
 }
 
 void MemoryStore::BatchWrite(const std::vector<WriteOp>& ops) {
-  std::lock_guard lock(mu_);
-  ++stats_.calls["BatchWriteItem"];
-  for (const auto& op : ops) WriteLocked(op);
+  Count(kBatchWriteItem);
+  for (const auto& op : ops) {
+    Stripe& s = StripeOf(store::KeyOfOp(op).pk);
+    std::lock_guard lock(s.mu);
+    WriteLocked(s, op);
+  }
 }
 
 QueryPage MemoryStore::Query(const QueryRequest& request) {
-  std::lock_guard lock(mu_);
-  ++stats_.calls["Query"];
-  std::vector<const Item*> candidates;
+  Count(kQuery);
   if (request.index == Index::kTable) {
-    for (auto it = items_.lower_bound(ItemKey{request.hash, ""});
-         it != items_.end() && it->first.pk == request.hash; ++it) {
-      candidates.push_back(&it->second);
+    Stripe& s = StripeOf(request.hash);
+    std::lock_guard lock(s.mu);
+    std::vector<const Item*> candidates;
+    for (auto it = s.items.lower_bound(ItemKey{request.hash, ""});
+         it != s.items.end() && it->first.pk == request.hash; ++it) {
+      candidates.push_back(&it->second->item);
     }
-  } else {
-    for (const auto& [key, item] : items_) candidates.push_back(&item);
+    return store::QueryItems(std::move(candidates), request, 1000);
+  }
+  std::vector<Stripe*> all;
+  for (size_t i = 0; i < kStripes; ++i) all.push_back(&stripes_[i]);
+  StripeLocks locks(all.begin(), all.end());
+  std::vector<const Item*> candidates;
+  for (Stripe* s : all) {
+    for (const auto& [key, rec] : s->items) candidates.push_back(&rec->item);
   }
   return store::QueryItems(std::move(candidates), request, 1000);
 }
 
+std::shared_ptr<BucketHandle> MemoryStore::OpenBucket(const ItemKey& key) {
+  Stripe& s = StripeOf(key.pk);
+  std::lock_guard lock(s.mu);
+  auto it = s.items.find(key);
+  if (it == s.items.end()) return nullptr;
+  return std::make_shared<Handle>(it->second);
+}
+
+void MemoryStore::WriteBuckets(BucketWrite* writes, size_t count) {
+  for (size_t i = 0; i < count; ++i) WriteBucket(writes[i]);
+}
+
+void MemoryStore::WriteBucket(BucketWrite& w) {
+  constexpr size_t kMaxLimits = 16;
+  constexpr size_t kMaxLocks = 5;
+  if (w.limit_count > kMaxLimits || w.usage_count + 1 > kMaxLocks) {
+    // More than a bucket has in practice: the generic path.
+    Store::WriteBuckets(&w, 1);
+    return;
+  }
+  Count(w.usage_count > 0 ? kTransactWriteItems : kUpdateItem);
+  // A handle is only a hint: a record erased since (or another key's) is
+  // looked up again by key.
+  Record* rec = nullptr;
+  if (auto* h = static_cast<Handle*>(w.handle); h && h->record->key == *w.key) {
+    rec = h->record.get();
+  }
+  Stripe* bucket_stripe = rec ? rec->stripe : &StripeOf(w.key->pk);
+  Stripe* stripes[kMaxLocks];
+  stripes[0] = bucket_stripe;
+  for (size_t u = 0; u < w.usage_count; ++u) stripes[u + 1] = &StripeOf(w.usage[u].key.pk);
+  // Few stripes: sort a small array in place instead of StripeLocks' vector.
+  const size_t n = w.usage_count + 1;
+  std::sort(stripes, stripes + n);
+  const size_t unique = static_cast<size_t>(std::unique(stripes, stripes + n) - stripes);
+  for (size_t i = 0; i < unique; ++i) stripes[i]->mu.lock();
+  struct Unlock {
+    Stripe** s;
+    size_t n;
+    ~Unlock() {
+      for (size_t i = n; i-- > 0;) s[i]->mu.unlock();
+    }
+  } unlock{stripes, unique};
+
+  if (!rec || !rec->live) {
+    auto it = bucket_stripe->items.find(*w.key);
+    rec = it == bucket_stripe->items.end() ? nullptr : it->second.get();
+  }
+  w.exists = rec != nullptr;
+  if (!rec) {
+    w.status = WriteStatus::kConditionFailed;
+    store::ReadBucketOutputs(w, nullptr);
+    return;
+  }
+  rec->Validate();
+  Record::LimitCells* cells[kMaxLimits];
+  const int64_t* tk[kMaxLimits];
+  for (size_t i = 0; i < w.limit_count; ++i) {
+    cells[i] = &rec->Cells(w.limits[i].name);
+    tk[i] = cells[i]->tk;
+  }
+  const bool ok = store::BucketWriteHolds(w, true, rec->ttl, tk);
+  w.status = ok ? WriteStatus::kOk : WriteStatus::kConditionFailed;
+  if (ok) {
+    for (size_t i = 0; i < w.limit_count; ++i) {
+      const int64_t m = w.limits[i].consume_milli;
+      if (m == 0) continue;
+      Record::LimitCells& c = rec->Cells(w.limits[i].name);  // Add may rebuild the cells
+      rec->Add(c.tk, w.limits[i].name, "tk", SaturatingAdd(0, -m));
+      Record::LimitCells& c2 = rec->Cells(w.limits[i].name);
+      rec->Add(c2.tc, w.limits[i].name, "tc", m);
+    }
+    for (size_t u = 0; u < w.usage_count; ++u) {
+      const Update& tmpl = w.usage[u];
+      if (rec->usage.size() <= u) rec->usage.resize(u + 1);
+      std::shared_ptr<Record>& snap = rec->usage[u];
+      if (!snap || !snap->live || snap->key != tmpl.key) {
+        Stripe& s = StripeOf(tmpl.key.pk);
+        auto it = s.items.find(tmpl.key);
+        if (it == s.items.end()) {
+          // A new window: make the snapshot item from its template.
+          Update create = tmpl;
+          create.add.clear();
+          create.condition = {};
+          WriteResult unused;
+          auto made = std::make_shared<Record>(&s, tmpl.key);
+          store::ApplyInPlace(create, made->item, false, unused);
+          it = s.items.emplace(tmpl.key, std::move(made)).first;
+        }
+        snap = it->second;
+      }
+      for (size_t i = 0; i < w.limit_count; ++i) {
+        if (const int64_t tokens = store::UsageTokens(w.limits[i]); tokens != 0) {
+          snap->Add(snap->Counter(w.limits[i].name), w.limits[i].name, nullptr, tokens);
+        }
+      }
+      if (w.usage_events != 0) {
+        snap->Add(snap->Counter(store::kTotalEventsAttr), store::kTotalEventsAttr, nullptr,
+                  w.usage_events);
+      }
+    }
+  }
+  rec->Validate();
+  w.rf = rec->rf ? *rec->rf : 0;
+  w.shard_count = rec->shard_count ? *rec->shard_count : 1;
+  if (!w.views) return;
+  for (size_t i = 0; i < w.limit_count; ++i) {
+    const Record::LimitCells& c = rec->Cells(w.limits[i].name);
+    BucketLimitView& v = w.views[i];
+    v.present = c.tk != nullptr;
+    v.tk = c.tk ? *c.tk : 0;
+    v.cp = c.cp ? *c.cp : 0;
+    v.ra = c.ra ? *c.ra : 0;
+    v.rp = c.rp ? *c.rp : 0;
+    v.tc = c.tc ? std::optional<int64_t>(*c.tc) : std::nullopt;
+  }
+}
+
 int64_t MemoryStore::DeleteExpired(int64_t now_seconds) {
-  std::lock_guard lock(mu_);
   int64_t n = 0;
-  for (auto it = items_.begin(); it != items_.end();) {
-    auto ttl = it->second.find("ttl");
-    if (ttl != it->second.end() && ttl->second.is_number() &&
-        ttl->second.as_number() < now_seconds) {
-      it = items_.erase(it);
-      ++n;
-    } else {
-      ++it;
+  for (size_t i = 0; i < kStripes; ++i) {
+    Stripe& s = stripes_[i];
+    std::lock_guard lock(s.mu);
+    for (auto it = s.items.begin(); it != s.items.end();) {
+      auto ttl = it->second->item.find("ttl");
+      if (ttl != it->second->item.end() && ttl->second.is_number() &&
+          ttl->second.as_number() < now_seconds) {
+        it->second->live = false;
+        it = s.items.erase(it);
+        ++n;
+      } else {
+        ++it;
+      }
     }
   }
   return n;
 }
 
 StoreStats MemoryStore::stats() const {
-  std::lock_guard lock(mu_);
-  return stats_;
+  static const char* const kNames[kNumOps] = {
+      "GetItem",        "BatchGetItem",       "PutItem",        "UpdateItem", "DeleteItem",
+      "ConditionCheck", "TransactWriteItems", "BatchWriteItem", "Query"};
+  StoreStats out;
+  for (int i = 0; i < kNumOps; ++i) {
+    const int64_t n = calls_[i].load(std::memory_order_relaxed);
+    if (n > 0) out.calls[kNames[i]] = n;
+  }
+  return out;
 }
 
 void MemoryStore::ResetStats() {
-  std::lock_guard lock(mu_);
-  stats_ = {};
+  for (auto& c : calls_) c.store(0, std::memory_order_relaxed);
 }
 
 size_t MemoryStore::size() const {
-  std::lock_guard lock(mu_);
-  return items_.size();
+  size_t n = 0;
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::lock_guard lock(stripes_[i].mu);
+    n += stripes_[i].items.size();
+  }
+  return n;
 }
 
 }  // namespace zae

@@ -1,0 +1,171 @@
+// The warm acquire on typed buckets (include/zae/store.h, BucketWrite): for
+// a bucket this process verified within one config-cache TTL, one typed
+// write with every limit guarded, and a lease that points at the cached
+// bucket instead of copying names. Nothing here builds a string, an Item or
+// a heap block on success; the generic paths (fast_path.cc, acquire.cc)
+// handle everything else and stay the reference for what a result means.
+#include <deque>
+
+#include "limiter/bucket_plan.h"
+#include "limiter/keys.h"
+#include "limiter/rate_limiter_impl.h"
+#include "zae/errors.h"
+#include "zae/validate.h"
+
+namespace zae {
+namespace {
+
+// What a lease made from generic LeaseEntry values points at.
+struct LeaseBlock {
+  std::shared_ptr<BucketWriter> writer;
+  std::deque<detail::LeaseBucket> buckets;
+  std::deque<detail::LeaseLimit> limits;
+};
+
+}  // namespace
+
+RateLimiterImpl::WarmStripe& RateLimiterImpl::WarmStripeOf(std::string_view entity,
+                                                           std::string_view resource) {
+  return warm_[WarmKeyHash{}(std::pair(entity, resource)) % kWarmStripes];
+}
+
+std::shared_ptr<const RateLimiterImpl::WarmBucket> RateLimiterImpl::FindWarm(
+    const std::string& entity, const std::string& resource) {
+  const std::pair<std::string_view, std::string_view> key(entity, resource);
+  WarmStripe& s = WarmStripeOf(entity, resource);
+  std::lock_guard lock(s.mu);
+  auto it = s.map.find(key);
+  return it == s.map.end() ? nullptr : it->second;
+}
+
+void RateLimiterImpl::RememberWarm(const std::string& entity, const std::string& resource,
+                                   const std::set<std::string>& names, int64_t verified_until) {
+  if (caps_.sharding || names.empty() || names.size() > kMaxWarmLimits) return;
+  {
+    std::lock_guard lock(mu_);
+    auto e = entities_.find(entity);
+    // Cascading entities write two buckets: the generic fast path.
+    if (e == entities_.end() || (e->second.cascade && e->second.parent_id)) return;
+    auto b = buckets_.find({entity, resource});
+    if (b == buckets_.end() || b->second.shard_count != 1) return;
+  }
+  auto warm = std::make_shared<WarmBucket>();
+  warm->writer = writer_;
+  warm->bucket.entity = entity;
+  warm->bucket.resource = resource;
+  warm->bucket.key = keys::Bucket(ns_, entity, resource, 0);
+  warm->bucket.handle = store_->OpenBucket(warm->bucket.key);
+  for (const std::string& name : names) warm->limits.push_back({&warm->bucket, name, {}});
+  warm->verified_until = verified_until;
+  WarmStripe& s = WarmStripeOf(entity, resource);
+  std::lock_guard lock(s.mu);
+  s.map.insert_or_assign({entity, resource}, std::move(warm));
+}
+
+void RateLimiterImpl::ForgetWarm(const std::string& entity, const std::string& resource) {
+  WarmStripe& s = WarmStripeOf(entity, resource);
+  std::lock_guard lock(s.mu);
+  auto it = s.map.find(std::pair<std::string_view, std::string_view>(entity, resource));
+  if (it != s.map.end()) s.map.erase(it);
+}
+
+std::optional<AcquireResult> RateLimiterImpl::WarmPath(const std::string& entity_id,
+                                                       const std::string& resource,
+                                                       const Amounts& consume, int64_t now,
+                                                       bool* to_slow) {
+  *to_slow = false;
+  if (options_.config_cache_ttl_seconds <= 0 || caps_.sharding || consume.empty()) {
+    return std::nullopt;
+  }
+  std::shared_ptr<const WarmBucket> warm = FindWarm(entity_id, resource);
+  if (!warm || warm->verified_until < now) return std::nullopt;
+  const size_t n = warm->limits.size();
+  BucketLimitDelta deltas[kMaxWarmLimits];
+  BucketLimitView views[kMaxWarmLimits];
+  int64_t amounts[kMaxWarmLimits];
+  size_t named = 0;
+  // Every limit is guarded, consumed or not: a limit in debt blocks, as on
+  // the slow path. Names the bucket lacks, and bad amounts, go to the
+  // generic path, which validates them.
+  for (size_t i = 0; i < n; ++i) {
+    auto it = consume.find(warm->limits[i].name);
+    amounts[i] = it == consume.end() ? 0 : it->second;
+    if (it != consume.end()) ++named;
+    if (amounts[i] < 0 || amounts[i] > kMaxLimitValue) return std::nullopt;
+    const int64_t m = ToMilli(amounts[i]);
+    deltas[i] = BucketLimitDelta{warm->limits[i].name, m, true, m};
+  }
+  if (named != consume.size()) return std::nullopt;
+  BucketWrite w;
+  w.limits = deltas;
+  w.limit_count = n;
+  w.ttl_after = FloorDiv(now, 1000);
+  w.views = views;
+  const detail::LeaseBucket* bucket = &warm->bucket;
+  writer_->WriteBuckets(&w, &bucket, 1, 1, now);
+  auto state_of = [&](size_t i) {
+    return BucketState{views[i].tk, w.rf, views[i].cp, views[i].ra, views[i].rp, views[i].tc};
+  };
+  if (w.ok()) {
+    if (w.shard_count != 1) ForgetWarm(entity_id, resource);  // sharded by another client
+    Lease lease(writer_.get(), warm, false);
+    for (size_t i = 0; i < n; ++i) lease.AddSlot(&warm->limits[i], state_of(i), amounts[i]);
+    return AcquireResult(std::move(lease));
+  }
+  *to_slow = true;
+  if (!w.exists) {
+    // The bucket is gone (deleted or expired): the slow path makes it.
+    ForgetWarm(entity_id, resource);
+    std::lock_guard lock(mu_);
+    buckets_.erase({entity_id, resource});
+    return std::nullopt;
+  }
+  // Decide from what the write saw, exactly as the generic fast path does.
+  std::vector<LimitStatus> statuses;
+  bool exceeded = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (!views[i].present) return std::nullopt;  // a limit left the bucket
+    const BucketState s = state_of(i);
+    statuses.push_back(plan::StatusOf(
+        entity_id, resource, plan::LimitOfState(warm->limits[i].name, s), s, amounts[i], now));
+    exceeded |= statuses.back().exceeded;
+  }
+  if (!exceeded) return std::nullopt;  // refilling helps: the slow path
+  *to_slow = false;
+  return AcquireResult(Denial(std::move(statuses)));
+}
+
+Lease RateLimiterImpl::MakeLease(std::vector<LeaseEntry> entries) {
+  auto block = std::make_shared<LeaseBlock>();
+  block->writer = writer_;
+  Lease lease(writer_.get(), block, false);
+  for (const LeaseEntry& e : entries) {
+    const detail::LeaseBucket* bucket = nullptr;
+    for (const detail::LeaseBucket& b : block->buckets) {
+      if (b.entity == e.entity_id && b.resource == e.resource && b.shard == e.shard) bucket = &b;
+    }
+    if (!bucket) {
+      detail::LeaseBucket& b = block->buckets.emplace_back();
+      b.entity = e.entity_id;
+      b.resource = e.resource;
+      b.shard = e.shard;
+      b.key = keys::Bucket(ns_, e.entity_id, e.resource, e.shard);
+      bucket = &b;
+    }
+    block->limits.push_back({bucket, e.limit.name, e.limit});
+    lease.AddSlot(&block->limits.back(), e.state, e.consumed);
+    lease.slot(lease.size() - 1).initial = e.initial_consumed;
+  }
+  return lease;
+}
+
+AcquireResult RateLimiterImpl::Unavailable(const std::exception& e, const AcquireOptions& options,
+                                           const std::string& entity_id,
+                                           const std::string& resource) {
+  if (ResolveMode(options) == OnUnavailable::kAllow) {
+    return AcquireResult(Lease(writer_.get(), writer_, true));
+  }
+  throw RateLimiterUnavailable(e.what(), store_->Describe(), entity_id, resource);
+}
+
+}  // namespace zae
