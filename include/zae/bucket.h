@@ -30,7 +30,11 @@ struct BucketState {
 };
 
 // Python-style floor division (rounds toward -infinity). b must be > 0.
-int64_t FloorDiv(int64_t a, int64_t b);
+// Inline: it runs several times per acquire. a / b cannot overflow for b > 0.
+inline int64_t FloorDiv(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && a < 0) ? q - 1 : q;
+}
 
 struct Refilled {
   int64_t tokens_milli;
@@ -74,10 +78,20 @@ double TimeUntilAvailable(const BucketState& state, int64_t needed, int64_t now_
 std::optional<int64_t> BucketTtlSeconds(const std::vector<Limit>& limits, double multiplier);
 
 // tokens x 1000 with saturation at the int64 range.
-int64_t ToMilli(int64_t tokens);
+inline int64_t ToMilli(int64_t tokens) {
+  int64_t out;
+  if (__builtin_mul_overflow(tokens, int64_t{1000}, &out)) {
+    return tokens < 0 ? INT64_MIN : INT64_MAX;
+  }
+  return out;
+}
 
 // Saturating int64 arithmetic used by every store when applying ADD deltas.
-int64_t SaturatingAdd(int64_t a, int64_t b);
+inline int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t out;
+  if (__builtin_add_overflow(a, b, &out)) return b < 0 ? INT64_MIN : INT64_MAX;
+  return out;
+}
 
 }  // namespace zae
 

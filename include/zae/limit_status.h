@@ -8,6 +8,7 @@
 #define ZAE_LIMIT_STATUS_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,11 +34,24 @@ class Denial {
  public:
   // Throws std::invalid_argument unless at least one status is exceeded.
   explicit Denial(std::vector<LimitStatus> statuses);
+  // Moves the statuses out of `statuses`. Up to kInlineStatuses are kept
+  // inside the Denial, so a warm denial allocates nothing.
+  static Denial MoveFrom(std::span<LimitStatus> statuses);
+  Denial(const Denial& other);
+  Denial(Denial&& other) noexcept;
+  Denial& operator=(const Denial& other);
+  Denial& operator=(Denial&& other) noexcept;
+  ~Denial();
 
-  const std::vector<LimitStatus>& statuses() const { return statuses_; }
+  static constexpr size_t kInlineStatuses = 2;
+
+  std::span<const LimitStatus> statuses() const {
+    return inline_size_ > 0 ? std::span<const LimitStatus>(inline_.s, inline_size_)
+                            : std::span<const LimitStatus>(statuses_);
+  }
   std::vector<LimitStatus> violations() const;
   std::vector<LimitStatus> passed() const;
-  const LimitStatus& primary_violation() const { return statuses_[primary_]; }
+  const LimitStatus& primary_violation() const { return statuses()[primary_]; }
   double retry_after_seconds() const { return primary_violation().retry_after_seconds; }
   // trunc(retry_after_seconds x 1000), as the reference's as_dict().
   int64_t retry_after_ms() const;
@@ -52,6 +66,19 @@ class Denial {
   std::string ToJson() const;
 
  private:
+  struct MoveTag {};
+  Denial(MoveTag, std::span<LimitStatus> statuses);
+  void Adopt(std::span<LimitStatus> statuses);
+  void Clear();
+  void FindPrimary();
+
+  // The statuses live either inline (inline_size_ > 0) or in statuses_.
+  union Inline {
+    Inline() {}
+    ~Inline() {}
+    LimitStatus s[kInlineStatuses];
+  } inline_;
+  size_t inline_size_ = 0;
   std::vector<LimitStatus> statuses_;
   size_t primary_ = 0;
 };

@@ -285,6 +285,10 @@ struct BucketWrite {
   const Update* usage = nullptr;
   size_t usage_count = 0;
   int64_t usage_events = 0;
+  // The caller's id for this set of templates (e.g. the hour): equal
+  // non-zero ids on one bucket promise equal templates, so a backend may
+  // reuse what it resolved for them. 0: no promise.
+  int64_t usage_window = 0;
   // ---- output (views: the caller's array of limit_count entries, or null)
   BucketLimitView* views = nullptr;
   WriteStatus status = WriteStatus::kOk;

@@ -2,6 +2,7 @@
 // and for poking at a live store. acquire commits before it returns (with
 // --adjust applied), so it is one complete request of an application.
 #include <memory>
+#include <span>
 
 #include "cli/app.h"
 #include "cli/limit_syntax.h"
@@ -21,13 +22,13 @@ struct AcquireArgs {
   std::string on_unavailable;
 };
 
-Json StatusesJson(const std::vector<LimitStatus>& statuses) {
+Json StatusesJson(std::span<const LimitStatus> statuses) {
   Json a = Json::MakeArray();
   for (const auto& s : statuses) a.Push(ToJson(s));
   return a;
 }
 
-void PrintStatuses(Context& ctx, const std::vector<LimitStatus>& statuses) {
+void PrintStatuses(Context& ctx, std::span<const LimitStatus> statuses) {
   Table t({"ENTITY", "LIMIT", "REQUESTED", "AVAILABLE", "CAPACITY", "RETRY_AFTER"});
   for (const auto& s : statuses) {
     t.Add({s.entity_id, s.limit_name, Commas(s.requested), Commas(s.available),

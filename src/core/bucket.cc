@@ -19,19 +19,7 @@ int64_t Saturate(i128 v) {
   return static_cast<int64_t>(v);
 }
 
-i128 FloorDiv128(i128 a, i128 b) {
-  i128 q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
 }  // namespace
-
-int64_t FloorDiv(int64_t a, int64_t b) { return Saturate(FloorDiv128(a, b)); }
-
-int64_t ToMilli(int64_t tokens) { return Saturate(static_cast<i128>(tokens) * 1000); }
-
-int64_t SaturatingAdd(int64_t a, int64_t b) { return Saturate(static_cast<i128>(a) + b); }
 
 BucketState BucketState::FromLimit(const Limit& limit, int64_t now_ms) {
   BucketState s;

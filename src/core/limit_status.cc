@@ -4,6 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
 
 namespace zae {
@@ -11,28 +12,103 @@ namespace zae {
 int64_t LimitStatus::deficit() const { return requested > available ? requested - available : 0; }
 
 Denial::Denial(std::vector<LimitStatus> statuses) : statuses_(std::move(statuses)) {
-  bool any = false;
-  for (size_t i = 0; i < statuses_.size(); ++i) {
-    if (!statuses_[i].exceeded) continue;
-    // Strictly greater keeps the first maximum, as Python's max().
-    if (!any || statuses_[i].retry_after_seconds > statuses_[primary_].retry_after_seconds) {
-      primary_ = i;
+  FindPrimary();
+}
+
+Denial Denial::MoveFrom(std::span<LimitStatus> statuses) { return Denial(MoveTag{}, statuses); }
+
+Denial::Denial(MoveTag, std::span<LimitStatus> statuses) {
+  Adopt(statuses);
+  try {
+    FindPrimary();
+  } catch (...) {
+    Clear();
+    throw;
+  }
+}
+
+void Denial::Adopt(std::span<LimitStatus> statuses) {
+  if (statuses.size() <= kInlineStatuses && !statuses.empty()) {
+    for (size_t i = 0; i < statuses.size(); ++i) {
+      std::construct_at(&inline_.s[i], std::move(statuses[i]));
     }
+    inline_size_ = statuses.size();
+  } else {
+    statuses_.assign(std::make_move_iterator(statuses.begin()),
+                     std::make_move_iterator(statuses.end()));
+  }
+}
+
+void Denial::Clear() {
+  for (size_t i = 0; i < inline_size_; ++i) std::destroy_at(&inline_.s[i]);
+  inline_size_ = 0;
+  statuses_.clear();
+}
+
+void Denial::FindPrimary() {
+  const std::span<const LimitStatus> all = statuses();
+  bool any = false;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!all[i].exceeded) continue;
+    // Strictly greater keeps the first maximum, as Python's max().
+    if (!any || all[i].retry_after_seconds > all[primary_].retry_after_seconds) primary_ = i;
     any = true;
   }
   if (!any) throw std::invalid_argument("Denial requires at least one exceeded limit");
 }
 
+Denial::Denial(const Denial& other) : primary_(other.primary_) {
+  std::vector<LimitStatus> copy(other.statuses().begin(), other.statuses().end());
+  Adopt(copy);
+}
+
+Denial::Denial(Denial&& other) noexcept : primary_(other.primary_) {
+  if (other.inline_size_ > 0) {
+    for (size_t i = 0; i < other.inline_size_; ++i) {
+      std::construct_at(&inline_.s[i], std::move(other.inline_.s[i]));
+    }
+    inline_size_ = other.inline_size_;
+  } else {
+    statuses_ = std::move(other.statuses_);
+  }
+}
+
+Denial& Denial::operator=(const Denial& other) {
+  if (this != &other) {
+    Denial copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+Denial& Denial::operator=(Denial&& other) noexcept {
+  if (this != &other) {
+    Clear();
+    if (other.inline_size_ > 0) {
+      for (size_t i = 0; i < other.inline_size_; ++i) {
+        std::construct_at(&inline_.s[i], std::move(other.inline_.s[i]));
+      }
+      inline_size_ = other.inline_size_;
+    } else {
+      statuses_ = std::move(other.statuses_);
+    }
+    primary_ = other.primary_;
+  }
+  return *this;
+}
+
+Denial::~Denial() { Clear(); }
+
 std::vector<LimitStatus> Denial::violations() const {
   std::vector<LimitStatus> out;
-  for (const auto& s : statuses_)
+  for (const auto& s : statuses())
     if (s.exceeded) out.push_back(s);
   return out;
 }
 
 std::vector<LimitStatus> Denial::passed() const {
   std::vector<LimitStatus> out;
-  for (const auto& s : statuses_)
+  for (const auto& s : statuses())
     if (!s.exceeded) out.push_back(s);
   return out;
 }
@@ -48,7 +124,7 @@ std::string Denial::retry_after_header() const {
 std::string Denial::message() const {
   const LimitStatus& p = primary_violation();
   std::string names;
-  for (const auto& s : statuses_) {
+  for (const auto& s : statuses()) {
     if (!s.exceeded) continue;
     if (!names.empty()) names += ", ";
     names += s.limit_name;
@@ -74,7 +150,7 @@ std::string Denial::ToJson() const {
   w.Int64(retry_after_ms());
   w.Key("limits");
   w.StartArray();
-  for (const auto& s : statuses_) {
+  for (const auto& s : statuses()) {
     w.StartObject();
     w.Key("entity_id");
     w.String(s.entity_id.c_str(), static_cast<rapidjson::SizeType>(s.entity_id.size()));

@@ -98,8 +98,10 @@ std::shared_ptr<const std::vector<Update>> LeaseBucket::UsageTemplates(const std
 
 void BucketWriter::WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* const* buckets,
                                 size_t n, int64_t events, int64_t now) {
-  // Keeps this hour's templates alive for the call.
-  std::shared_ptr<const std::vector<Update>> templates[4];
+  // Keeps this hour's templates alive for the call (a lease writes at most
+  // a few buckets; more spill to the heap).
+  std::shared_ptr<const std::vector<Update>> inline_templates[4];
+  std::vector<std::shared_ptr<const std::vector<Update>>> more_templates;
   for (size_t i = 0; i < n; ++i) {
     BucketWrite& w = writes[i];
     w.key = &buckets[i]->key;
@@ -107,6 +109,7 @@ void BucketWriter::WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* 
     w.usage = nullptr;
     w.usage_count = 0;
     w.usage_events = 0;
+    w.usage_window = 0;
     if (!inline_usage_) continue;
     bool counts = events != 0;
     for (size_t l = 0; l < w.limit_count; ++l) counts |= store::UsageTokens(w.limits[l]) != 0;
@@ -115,12 +118,11 @@ void BucketWriter::WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* 
     w.usage = t->data();
     w.usage_count = t->size();
     w.usage_events = events;
+    w.usage_window = FloorDiv(now, 3'600'000) + 1;  // the templates' hour (0 = no promise)
     if (i < 4) {
-      templates[i] = std::move(t);
+      inline_templates[i] = std::move(t);
     } else {
-      // More buckets than a lease has: keep the templates in the bucket's
-      // cache (they stay valid within the hour).
-      templates[3] = std::move(t);
+      more_templates.push_back(std::move(t));
     }
   }
   store_->WriteBuckets(writes, n);
@@ -135,7 +137,7 @@ Lease::Lease(BucketWriter* writer, std::shared_ptr<const void> keep_alive, bool 
 void Lease::AddSlot(const detail::LeaseLimit* limit, const BucketState& state, int64_t consumed) {
   Slot s{limit, state, consumed, consumed};
   if (size_ < kInlineSlots) {
-    inline_[size_] = s;
+    inline_.slots[size_] = s;
   } else {
     overflow_.push_back(s);
   }
@@ -150,7 +152,8 @@ Lease::Lease(Lease&& other) noexcept
       noop_(other.noop_),
       done_(other.done_),
       uncaught_at_start_(other.uncaught_at_start_) {
-  for (size_t i = 0; i < std::min(size_, kInlineSlots); ++i) inline_[i] = other.inline_[i];
+  for (size_t i = 0; i < std::min(size_, kInlineSlots); ++i)
+    inline_.slots[i] = other.inline_.slots[i];
   other.done_ = true;
   other.size_ = 0;
 }
@@ -167,7 +170,8 @@ Lease& Lease::operator=(Lease&& other) noexcept {
     keep_alive_ = std::move(other.keep_alive_);
     overflow_ = std::move(other.overflow_);
     size_ = other.size_;
-    for (size_t i = 0; i < std::min(size_, kInlineSlots); ++i) inline_[i] = other.inline_[i];
+    for (size_t i = 0; i < std::min(size_, kInlineSlots); ++i)
+      inline_.slots[i] = other.inline_.slots[i];
     entries_view_.clear();
     noop_ = other.noop_;
     done_ = other.done_;
@@ -284,6 +288,9 @@ void Lease::Release(const Amounts& amounts) { ApplyLocal(amounts, true); }
 
 template <class Delta>
 void Lease::WriteDeltas(Delta delta, int64_t events) {
+  bool any = false;
+  for (size_t i = 0; i < size_ && !any; ++i) any = delta(slot(i)) != 0;
+  if (!any) return;  // a lease committed as acquired writes nothing
   // One typed write per bucket, with the limits whose delta is not zero.
   // A lease has at most two buckets (child and parent) in practice; the
   // arrays cover the inline slots and spill to vectors beyond.

@@ -146,13 +146,20 @@ class RateLimiterImpl {
     std::vector<detail::LeaseLimit> limits;  // app limits, sorted by name
     int64_t verified_until = 0;
   };
+  // A lookup key that carries its hash, so a warm acquire hashes the
+  // entity and resource once (for the stripe and the map alike).
+  struct WarmLookup {
+    std::string_view first, second;
+    size_t hash;
+  };
+  static size_t WarmHash(std::string_view entity, std::string_view resource) {
+    return std::hash<std::string_view>{}(entity)*31 + std::hash<std::string_view>{}(resource);
+  }
   struct WarmKeyHash {
     using is_transparent = void;
-    size_t operator()(const std::pair<std::string_view, std::string_view>& k) const {
-      return std::hash<std::string_view>{}(k.first) * 31 + std::hash<std::string_view>{}(k.second);
-    }
+    size_t operator()(const WarmLookup& k) const { return k.hash; }
     size_t operator()(const std::pair<std::string, std::string>& k) const {
-      return (*this)(std::pair<std::string_view, std::string_view>(k.first, k.second));
+      return WarmHash(k.first, k.second);
     }
   };
   struct WarmKeyEq {
@@ -172,7 +179,7 @@ class RateLimiterImpl {
   };
   static constexpr size_t kWarmStripes = 64;
   static constexpr size_t kMaxWarmLimits = 8;
-  WarmStripe& WarmStripeOf(std::string_view entity, std::string_view resource);
+  WarmStripe& WarmStripeOf(size_t hash) { return warm_[(hash >> 7) % kWarmStripes]; }
   std::shared_ptr<const WarmBucket> FindWarm(const std::string& entity,
                                              const std::string& resource);
   void RememberWarm(const std::string& entity, const std::string& resource,

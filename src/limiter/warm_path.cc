@@ -15,6 +15,16 @@
 namespace zae {
 namespace {
 
+// An array left uninitialized: a warm acquire fills only the limits its
+// bucket has, and zeroing all of them would cost more than the write.
+template <class T, size_t N>
+struct Scratch {
+  Scratch() {}
+  union {
+    T v[N];
+  };
+};
+
 // What a lease made from generic LeaseEntry values points at.
 struct LeaseBlock {
   std::shared_ptr<BucketWriter> writer;
@@ -24,15 +34,10 @@ struct LeaseBlock {
 
 }  // namespace
 
-RateLimiterImpl::WarmStripe& RateLimiterImpl::WarmStripeOf(std::string_view entity,
-                                                           std::string_view resource) {
-  return warm_[WarmKeyHash{}(std::pair(entity, resource)) % kWarmStripes];
-}
-
 std::shared_ptr<const RateLimiterImpl::WarmBucket> RateLimiterImpl::FindWarm(
     const std::string& entity, const std::string& resource) {
-  const std::pair<std::string_view, std::string_view> key(entity, resource);
-  WarmStripe& s = WarmStripeOf(entity, resource);
+  const WarmLookup key{entity, resource, WarmHash(entity, resource)};
+  WarmStripe& s = WarmStripeOf(key.hash);
   std::lock_guard lock(s.mu);
   auto it = s.map.find(key);
   return it == s.map.end() ? nullptr : it->second;
@@ -57,15 +62,16 @@ void RateLimiterImpl::RememberWarm(const std::string& entity, const std::string&
   warm->bucket.handle = store_->OpenBucket(warm->bucket.key);
   for (const std::string& name : names) warm->limits.push_back({&warm->bucket, name, {}});
   warm->verified_until = verified_until;
-  WarmStripe& s = WarmStripeOf(entity, resource);
+  WarmStripe& s = WarmStripeOf(WarmHash(entity, resource));
   std::lock_guard lock(s.mu);
   s.map.insert_or_assign({entity, resource}, std::move(warm));
 }
 
 void RateLimiterImpl::ForgetWarm(const std::string& entity, const std::string& resource) {
-  WarmStripe& s = WarmStripeOf(entity, resource);
+  const WarmLookup key{entity, resource, WarmHash(entity, resource)};
+  WarmStripe& s = WarmStripeOf(key.hash);
   std::lock_guard lock(s.mu);
-  auto it = s.map.find(std::pair<std::string_view, std::string_view>(entity, resource));
+  auto it = s.map.find(key);
   if (it != s.map.end()) s.map.erase(it);
 }
 
@@ -80,8 +86,10 @@ std::optional<AcquireResult> RateLimiterImpl::WarmPath(const std::string& entity
   std::shared_ptr<const WarmBucket> warm = FindWarm(entity_id, resource);
   if (!warm || warm->verified_until < now) return std::nullopt;
   const size_t n = warm->limits.size();
-  BucketLimitDelta deltas[kMaxWarmLimits];
-  BucketLimitView views[kMaxWarmLimits];
+  Scratch<BucketLimitDelta, kMaxWarmLimits> delta_buf;
+  Scratch<BucketLimitView, kMaxWarmLimits> view_buf;
+  BucketLimitDelta* deltas = delta_buf.v;
+  BucketLimitView* views = view_buf.v;
   int64_t amounts[kMaxWarmLimits];
   size_t named = 0;
   // Every limit is guarded, consumed or not: a limit in debt blocks, as on

@@ -28,17 +28,21 @@ struct MemoryStore::Record {
     int64_t *tk = nullptr, *tc = nullptr, *cp = nullptr, *ra = nullptr, *rp = nullptr;
   };
   bool cells_valid = false;
+  uint64_t shape = 0;  // bumped whenever cell pointers may have moved
   int64_t *rf = nullptr, *ttl = nullptr, *shard_count = nullptr;
   std::vector<LimitCells> limits;                          // bucket items
   std::vector<std::pair<std::string, int64_t*>> counters;  // snapshot items
-  // The snapshot records the last typed write to this bucket used.
+  // The snapshot records the last typed write to this bucket used, and the
+  // caller's id for that set of windows (BucketWrite::usage_window).
   std::vector<std::shared_ptr<Record>> usage;
+  int64_t usage_window = 0;
 
   int64_t* Number(const std::string& attr) {
     auto it = item.find(attr);
     return it == item.end() ? nullptr : it->second.mutable_number();
   }
   void Invalidate() {
+    ++shape;
     cells_valid = false;
     limits.clear();
     counters.clear();
@@ -91,6 +95,10 @@ struct MemoryStore::Record {
 struct alignas(64) MemoryStore::Stripe {
   std::mutex mu;
   std::map<ItemKey, std::shared_ptr<Record>> items;
+  // Typed writes counted here, under `mu`, so that threads writing
+  // unrelated buckets share no counter cache line.
+  int64_t typed_updates = 0;
+  int64_t typed_transactions = 0;
 };
 
 namespace {
@@ -280,30 +288,26 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
     Store::WriteBuckets(&w, 1);
     return;
   }
-  Count(w.usage_count > 0 ? kTransactWriteItems : kUpdateItem);
-  // A handle is only a hint: a record erased since (or another key's) is
-  // looked up again by key.
-  Record* rec = nullptr;
-  if (auto* h = static_cast<Handle*>(w.handle); h && h->record->key == *w.key) {
-    rec = h->record.get();
-  }
+  // The handle came from OpenBucket(*w.key) (the contract); an erased
+  // record is looked up again by key below.
+  Record* rec = w.handle ? static_cast<Handle*>(w.handle)->record.get() : nullptr;
   Stripe* bucket_stripe = rec ? rec->stripe : &StripeOf(w.key->pk);
-  Stripe* stripes[kMaxLocks];
-  stripes[0] = bucket_stripe;
-  for (size_t u = 0; u < w.usage_count; ++u) stripes[u + 1] = &StripeOf(w.usage[u].key.pk);
-  // Few stripes: sort a small array in place instead of StripeLocks' vector.
-  const size_t n = w.usage_count + 1;
-  std::sort(stripes, stripes + n);
-  const size_t unique = static_cast<size_t>(std::unique(stripes, stripes + n) - stripes);
-  for (size_t i = 0; i < unique; ++i) stripes[i]->mu.lock();
+  // Lock the bucket's stripe, then the snapshots' (found through the
+  // records this bucket used last time, so no key is hashed on a warm write).
+  // Stripes are locked in address order; one below the bucket's is tried,
+  // and on contention everything is relocked in order.
+  Stripe* locked[kMaxLocks];
+  size_t n_locked = 0;
   struct Unlock {
     Stripe** s;
-    size_t n;
+    size_t* n;
     ~Unlock() {
-      for (size_t i = n; i-- > 0;) s[i]->mu.unlock();
+      for (size_t i = *n; i-- > 0;) s[i]->mu.unlock();
     }
-  } unlock{stripes, unique};
-
+  } unlock{locked, &n_locked};
+  bucket_stripe->mu.lock();
+  locked[n_locked++] = bucket_stripe;
+  ++(w.usage_count > 0 ? bucket_stripe->typed_transactions : bucket_stripe->typed_updates);
   if (!rec || !rec->live) {
     auto it = bucket_stripe->items.find(*w.key);
     rec = it == bucket_stripe->items.end() ? nullptr : it->second.get();
@@ -314,29 +318,88 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
     store::ReadBucketOutputs(w, nullptr);
     return;
   }
+  // Same windows as last time: the cached snapshot records, no key compared.
+  const bool same_windows = w.usage_window != 0 && rec->usage_window == w.usage_window &&
+                            rec->usage.size() >= w.usage_count;
+  if (w.usage_count > 0) {
+    Stripe* want[kMaxLocks];
+    size_t n_want = 0;
+    for (size_t u = 0; u < w.usage_count; ++u) {
+      const Update& tmpl = w.usage[u];
+      Stripe* s = same_windows ? rec->usage[u]->stripe
+                  : u < rec->usage.size() && rec->usage[u] && rec->usage[u]->key == tmpl.key
+                      ? rec->usage[u]->stripe
+                      : &StripeOf(tmpl.key.pk);
+      if (s != bucket_stripe && std::find(want, want + n_want, s) == want + n_want) {
+        want[n_want++] = s;
+      }
+    }
+    bool in_order = true;
+    for (size_t i = 0; i < n_want; ++i) {
+      if (want[i] > bucket_stripe || want[i]->mu.try_lock()) {
+        if (want[i] > bucket_stripe) want[i]->mu.lock();
+        locked[n_locked++] = want[i];
+      } else {
+        in_order = false;
+        break;
+      }
+    }
+    if (!in_order) {
+      for (size_t i = n_locked; i-- > 0;) locked[i]->mu.unlock();
+      n_locked = 0;
+      want[n_want++] = bucket_stripe;
+      // Insertion sort: a handful of pointers (std::sort trips GCC 12's
+      // -Warray-bounds on a fixed array).
+      for (size_t i = 1; i < n_want; ++i) {
+        for (size_t j = i; j > 0 && want[j] < want[j - 1]; --j) std::swap(want[j], want[j - 1]);
+      }
+      for (size_t i = 0; i < n_want; ++i) {
+        want[i]->mu.lock();
+        locked[n_locked++] = want[i];
+      }
+      if (!rec->live) {
+        auto it = bucket_stripe->items.find(*w.key);
+        rec = it == bucket_stripe->items.end() ? nullptr : it->second.get();
+        w.exists = rec != nullptr;
+        if (!rec) {
+          w.status = WriteStatus::kConditionFailed;
+          store::ReadBucketOutputs(w, nullptr);
+          return;
+        }
+      }
+    }
+  }
   rec->Validate();
   Record::LimitCells* cells[kMaxLimits];
   const int64_t* tk[kMaxLimits];
-  for (size_t i = 0; i < w.limit_count; ++i) {
-    cells[i] = &rec->Cells(w.limits[i].name);
-    tk[i] = cells[i]->tk;
-  }
+  // Cell pointers for every limit; again if the vector holding them grew.
+  auto fetch = [&] {
+    if (rec->limits.capacity() < kMaxLimits) rec->limits.reserve(kMaxLimits);
+    for (;;) {
+      const size_t capacity = rec->limits.capacity();
+      for (size_t i = 0; i < w.limit_count; ++i) cells[i] = &rec->Cells(w.limits[i].name);
+      if (rec->limits.capacity() == capacity) return;
+    }
+  };
+  fetch();
+  for (size_t i = 0; i < w.limit_count; ++i) tk[i] = cells[i]->tk;
   const bool ok = store::BucketWriteHolds(w, true, rec->ttl, tk);
   w.status = ok ? WriteStatus::kOk : WriteStatus::kConditionFailed;
   if (ok) {
+    uint64_t shape = rec->shape;
     for (size_t i = 0; i < w.limit_count; ++i) {
       const int64_t m = w.limits[i].consume_milli;
       if (m == 0) continue;
-      Record::LimitCells& c = rec->Cells(w.limits[i].name);  // Add may rebuild the cells
-      rec->Add(c.tk, w.limits[i].name, "tk", SaturatingAdd(0, -m));
-      Record::LimitCells& c2 = rec->Cells(w.limits[i].name);
-      rec->Add(c2.tc, w.limits[i].name, "tc", m);
+      rec->Add(cells[i]->tk, w.limits[i].name, "tk", SaturatingAdd(0, -m));
+      if (rec->shape != shape) fetch(), shape = rec->shape;  // a tk was created
+      rec->Add(cells[i]->tc, w.limits[i].name, "tc", m);
+      if (rec->shape != shape) fetch(), shape = rec->shape;  // a tc was created
     }
+    if (rec->usage.size() < w.usage_count) rec->usage.resize(w.usage_count);
     for (size_t u = 0; u < w.usage_count; ++u) {
       const Update& tmpl = w.usage[u];
-      if (rec->usage.size() <= u) rec->usage.resize(u + 1);
       std::shared_ptr<Record>& snap = rec->usage[u];
-      if (!snap || !snap->live || snap->key != tmpl.key) {
+      if (!snap || !snap->live || (!same_windows && snap->key != tmpl.key)) {
         Stripe& s = StripeOf(tmpl.key.pk);
         auto it = s.items.find(tmpl.key);
         if (it == s.items.end()) {
@@ -361,13 +424,14 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
                   w.usage_events);
       }
     }
+    if (w.usage_count > 0) rec->usage_window = w.usage_window;
   }
   rec->Validate();
   w.rf = rec->rf ? *rec->rf : 0;
   w.shard_count = rec->shard_count ? *rec->shard_count : 1;
   if (!w.views) return;
   for (size_t i = 0; i < w.limit_count; ++i) {
-    const Record::LimitCells& c = rec->Cells(w.limits[i].name);
+    const Record::LimitCells& c = *cells[i];
     BucketLimitView& v = w.views[i];
     v.present = c.tk != nullptr;
     v.tk = c.tk ? *c.tk : 0;
@@ -402,16 +466,26 @@ StoreStats MemoryStore::stats() const {
   static const char* const kNames[kNumOps] = {
       "GetItem",        "BatchGetItem",       "PutItem",        "UpdateItem", "DeleteItem",
       "ConditionCheck", "TransactWriteItems", "BatchWriteItem", "Query"};
+  int64_t counts[kNumOps];
+  for (int i = 0; i < kNumOps; ++i) counts[i] = calls_[i].load(std::memory_order_relaxed);
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::lock_guard lock(stripes_[i].mu);
+    counts[kUpdateItem] += stripes_[i].typed_updates;
+    counts[kTransactWriteItems] += stripes_[i].typed_transactions;
+  }
   StoreStats out;
   for (int i = 0; i < kNumOps; ++i) {
-    const int64_t n = calls_[i].load(std::memory_order_relaxed);
-    if (n > 0) out.calls[kNames[i]] = n;
+    if (counts[i] > 0) out.calls[kNames[i]] = counts[i];
   }
   return out;
 }
 
 void MemoryStore::ResetStats() {
   for (auto& c : calls_) c.store(0, std::memory_order_relaxed);
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::lock_guard lock(stripes_[i].mu);
+    stripes_[i].typed_updates = stripes_[i].typed_transactions = 0;
+  }
 }
 
 size_t MemoryStore::size() const {
