@@ -1,7 +1,8 @@
 // A fixed-size latency histogram, so a long benchmark run records every
 // operation without its memory growing (the steady-memory check reads RSS):
-// exact below 64 µs, then 64 linear sub-buckets per power of two (under 1.6%
-// relative error). Thread-compatible: one per worker, merged at the end.
+// exact below 64 units, then 64 linear sub-buckets per power of two (under 1.6%
+// relative error). The unit is the caller's (the bench tool records ns).
+// Thread-compatible: one per worker, merged at the end.
 #ifndef ZAE_BENCH_HISTOGRAM_H_
 #define ZAE_BENCH_HISTOGRAM_H_
 
