@@ -81,8 +81,7 @@ using Op = std::function<void(int worker, int64_t i, Local&)>;
 
 // Builds the scenario's data and returns the per-operation function. Entity
 // names are made here, once, not per operation.
-Op Setup(RateLimiter& limiter, std::unique_ptr<RateLimiter>& cold, const Options& o,
-         int workers) {
+Op Setup(RateLimiter& limiter, std::unique_ptr<RateLimiter>& cold, const Options& o, int workers) {
   const std::vector<Limit> big = {Limit::PerSecond("rpm", 1'000'000'000'000),
                                   Limit::PerSecond("tpm", 1'000'000'000'000)};
   auto record = [](Local& c, AcquireResult& r, auto&& after) {
@@ -132,12 +131,11 @@ Op Setup(RateLimiter& limiter, std::unique_ptr<RateLimiter>& cold, const Options
   if (s == "many-entities") {
     const int n = o.entities;
     const auto all = names("e-", n);
-    return plain(
-        &limiter,
-        [all, n, workers](int w, int64_t i) -> const std::string& {
-          return (*all)[static_cast<size_t>((i * workers + w) % n)];
-        },
-        {{"rpm", 1}});
+    return plain(&limiter,
+                 [all, n, workers](int w, int64_t i) -> const std::string& {
+                   return (*all)[static_cast<size_t>((i * workers + w) % n)];
+                 },
+                 {{"rpm", 1}});
   }
   if (s == "cascade") {
     limiter.CreateEntity("proj", {});
@@ -206,50 +204,50 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
     std::vector<std::thread> threads;
     for (int w = 0; w < workers; ++w) {
       threads.emplace_back([&, w] {
-      Local local;
-      auto flush = [&] {
-        c.allowed += local.allowed;
-        c.denied += local.denied;
-        local = {};
-      };
-      int64_t claimed = 0;  // operations this worker may still run (--ops)
-      for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
-        if (max_ops > 0 && claimed == 0) {
-          const int64_t base = c.ops.fetch_add(kBatch);
-          if (base >= max_ops) break;
-          claimed = std::min(kBatch, max_ops - base);
+        Local local;
+        auto flush = [&] {
+          c.allowed += local.allowed;
+          c.denied += local.denied;
+          local = {};
+        };
+        int64_t claimed = 0;  // operations this worker may still run (--ops)
+        for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+          if (max_ops > 0 && claimed == 0) {
+            const int64_t base = c.ops.fetch_add(kBatch);
+            if (base >= max_ops) break;
+            claimed = std::min(kBatch, max_ops - base);
+          }
+          const bool timed = lat && i % kSampleEvery == 0;
+          const auto t0 = timed ? Clock::now() : Clock::time_point();
+          try {
+            op(w, i, local);
+          } catch (const std::exception& e) {
+            ++c.errors;
+            std::lock_guard lock(c.mu);
+            if (c.first_error.empty()) c.first_error = e.what();
+          }
+          if (timed) {
+            (*lat)[static_cast<size_t>(w)].Add(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+          }
+          if (max_ops > 0) --claimed;
+          if ((i + 1) % kBatch == 0) {
+            flush();
+            if (max_ops <= 0 && Clock::now() >= deadline) break;
+          }
         }
-        const bool timed = lat && i % kSampleEvery == 0;
-        const auto t0 = timed ? Clock::now() : Clock::time_point();
-        try {
-          op(w, i, local);
-        } catch (const std::exception& e) {
-          ++c.errors;
-          std::lock_guard lock(c.mu);
-          if (c.first_error.empty()) c.first_error = e.what();
-        }
-        if (timed) {
-          (*lat)[static_cast<size_t>(w)].Add(
-              std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-        }
-        if (max_ops > 0) --claimed;
-        if ((i + 1) % kBatch == 0) {
-          flush();
-          if (max_ops <= 0 && Clock::now() >= deadline) break;
-        }
-      }
-      flush();
-      benchmark_sink_atomic += benchmark_sink;
-    });
-  }
+        flush();
+        benchmark_sink_atomic += benchmark_sink;
+      });
+    }
     auto last = Clock::now();
     while (true) {
       bool done = true;
       for (auto& t : threads) done &= !t.joinable();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      const bool finished =
-          max_ops > 0 ? c.allowed.load() + c.denied.load() + c.errors.load() >= max_ops
-                      : Clock::now() >= deadline;
+      const bool finished = max_ops > 0
+                                ? c.allowed.load() + c.denied.load() + c.errors.load() >= max_ops
+                                : Clock::now() >= deadline;
       if (measure && o.progress && Clock::now() - last >= std::chrono::seconds(1)) {
         last = Clock::now();
         char line[160];

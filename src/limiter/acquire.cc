@@ -74,6 +74,9 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
         return std::move(*fast);
       }
     }
+    // After the warm path, shard 0 is the one it wrote (warm buckets are
+    // unsharded), as the generic fast path reports through `shard`.
+    if (to_slow) shard = 0;
     if (auto slow = SlowPath(entity_id, resource, consume, options.limits, now,
                              shard >= 0 ? shard : ChooseShard(entity_id, resource))) {
       return std::move(*slow);

@@ -45,6 +45,8 @@ std::shared_ptr<const RateLimiterImpl::WarmBucket> RateLimiterImpl::FindWarm(
 
 void RateLimiterImpl::RememberWarm(const std::string& entity, const std::string& resource,
                                    const std::set<std::string>& names, int64_t verified_until) {
+  // Sharded buckets (DynamoDB's default) keep the generic fast path: its
+  // drained-shard retries and doubling decide from whole items.
   if (caps_.sharding || names.empty() || names.size() > kMaxWarmLimits) return;
   {
     std::lock_guard lock(mu_);
@@ -115,7 +117,10 @@ std::optional<AcquireResult> RateLimiterImpl::WarmPath(const std::string& entity
     return BucketState{views[i].tk, w.rf, views[i].cp, views[i].ra, views[i].rp, views[i].tc};
   };
   if (w.ok()) {
-    if (w.shard_count != 1) ForgetWarm(entity_id, resource);  // sharded by another client
+    if (w.shard_count != 1) {  // sharded by another client: the generic path from now on
+      ForgetWarm(entity_id, resource);
+      LearnShardCount(entity_id, resource, w.shard_count);
+    }
     Lease lease(writer_.get(), warm, false);
     for (size_t i = 0; i < n; ++i) lease.AddSlot(&warm->limits[i], state_of(i), amounts[i]);
     return AcquireResult(std::move(lease));
@@ -129,18 +134,27 @@ std::optional<AcquireResult> RateLimiterImpl::WarmPath(const std::string& entity
     return std::nullopt;
   }
   // Decide from what the write saw, exactly as the generic fast path does.
-  std::vector<LimitStatus> statuses;
-  bool exceeded = false;
+  if (w.shard_count > 1) {
+    // Sharded by a client that shards (e.g. a Python one on DynamoDB): the
+    // slow path reads shard 0 and learns the count.
+    ForgetWarm(entity_id, resource);
+    LearnShardCount(entity_id, resource, w.shard_count);
+    return std::nullopt;
+  }
   for (size_t i = 0; i < n; ++i) {
     if (!views[i].present) return std::nullopt;  // a limit left the bucket
+  }
+  LimitStatus statuses[kMaxWarmLimits];
+  bool exceeded = false;
+  for (size_t i = 0; i < n; ++i) {
     const BucketState s = state_of(i);
-    statuses.push_back(plan::StatusOf(
-        entity_id, resource, plan::LimitOfState(warm->limits[i].name, s), s, amounts[i], now));
-    exceeded |= statuses.back().exceeded;
+    statuses[i] = plan::StatusOf(entity_id, resource, plan::LimitOfState(warm->limits[i].name, s),
+                                 s, amounts[i], now);
+    exceeded |= statuses[i].exceeded;
   }
   if (!exceeded) return std::nullopt;  // refilling helps: the slow path
   *to_slow = false;
-  return AcquireResult(Denial(std::move(statuses)));
+  return AcquireResult(Denial::MoveFrom(std::span<LimitStatus>(statuses, n)));
 }
 
 Lease RateLimiterImpl::MakeLease(std::vector<LeaseEntry> entries) {
