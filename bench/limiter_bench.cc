@@ -156,15 +156,26 @@ void BM_MemoryPerBucket(benchmark::State& st) {
   const bool two = st.range(1) == 2;
   zae::Amounts consume = {{"rpm", 1}};
   if (two) consume["tpm"] = 1;
+  double store_bytes = 0;
   for (auto _ : st) {
-    auto limiter = OpenLimiter(MakeStore(0), st.range(0) == 1, two);
+    auto store = MakeStore(0);
+    auto limiter = OpenLimiter(store, st.range(0) == 1, two);
     const size_t before = mallinfo2().uordblks;
     for (int i = 0; i < kBuckets; ++i) {
       limiter->Acquire("entity-" + std::to_string(i), "res", consume).lease().Commit();
     }
-    bytes = static_cast<double>(mallinfo2().uordblks - before) / kBuckets;
+    const size_t after = mallinfo2().uordblks;
+    bytes = static_cast<double>(after - before) / kBuckets;
+    // What stays once the limiter (and its caches) is gone: the store's share.
+    const size_t limiter_before = mallinfo2().uordblks;
+    limiter.reset();
+    const double limiter_share =
+        static_cast<double>(limiter_before - mallinfo2().uordblks) / kBuckets;
+    store_bytes = bytes - limiter_share;
   }
   st.counters["bytes_per_bucket"] = bytes;
+  st.counters["store_bytes"] = store_bytes;
+  st.counters["limiter_cache_bytes"] = bytes - store_bytes;
   st.SetLabel(std::string(two ? "memory rpm+tpm" : "memory rpm") +
               (st.range(0) == 0 ? ", usage off" : ", usage on"));
 }

@@ -121,8 +121,9 @@ std::optional<AcquireResult> RateLimiterImpl::WarmPath(const std::string& entity
       ForgetWarm(entity_id, resource);
       LearnShardCount(entity_id, resource, w.shard_count);
     }
-    Lease lease(writer_.get(), warm, false);
-    for (size_t i = 0; i < n; ++i) lease.AddSlot(&warm->limits[i], state_of(i), amounts[i]);
+    const WarmBucket* wb = warm.get();
+    Lease lease(writer_.get(), std::move(warm), false);  // no second refcount increment
+    for (size_t i = 0; i < n; ++i) lease.AddSlot(&wb->limits[i], state_of(i), amounts[i]);
     return AcquireResult(std::move(lease));
   }
   *to_slow = true;

@@ -23,9 +23,18 @@ struct MemoryStore::Record {
   Item item;
   bool live = true;  // false once erased from its stripe
 
+  static constexpr size_t kMaxWindows = 4;
+  // A counter cell of a snapshot record, valid while the bucket still uses
+  // that record (usage_gen) and the record kept its shape.
+  struct UsageCell {
+    int64_t* cell = nullptr;
+    uint64_t gen = ~uint64_t{0};
+    uint64_t shape = 0;
+  };
   struct LimitCells {
     std::string name;
     int64_t *tk = nullptr, *tc = nullptr, *cp = nullptr, *ra = nullptr, *rp = nullptr;
+    UsageCell usage[kMaxWindows];  // this limit's counter in each window
   };
   bool cells_valid = false;
   uint64_t shape = 0;  // bumped whenever cell pointers may have moved
@@ -36,6 +45,17 @@ struct MemoryStore::Record {
   // caller's id for that set of windows (BucketWrite::usage_window).
   std::vector<std::shared_ptr<Record>> usage;
   int64_t usage_window = 0;
+  uint64_t usage_gen = 0;               // bumped when `usage` changes
+  UsageCell events_cells[kMaxWindows];  // total_events per window
+
+  // ADD `delta` to the counter `name` of snapshot `snap` (window u) through
+  // `cached`, refreshing it when the snapshot or its shape changed.
+  void AddUsage(Record& snap, UsageCell& cached, std::string_view name, int64_t delta) {
+    if (cached.gen != usage_gen || cached.shape != snap.shape) {
+      cached = {snap.Counter(name), usage_gen, snap.shape};
+    }
+    snap.Add(cached.cell, name, nullptr, delta);
+  }
 
   int64_t* Number(const std::string& attr) {
     auto it = item.find(attr);
@@ -413,15 +433,15 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
           it = s.items.emplace(tmpl.key, std::move(made)).first;
         }
         snap = it->second;
+        ++rec->usage_gen;
       }
       for (size_t i = 0; i < w.limit_count; ++i) {
         if (const int64_t tokens = store::UsageTokens(w.limits[i]); tokens != 0) {
-          snap->Add(snap->Counter(w.limits[i].name), w.limits[i].name, nullptr, tokens);
+          rec->AddUsage(*snap, cells[i]->usage[u], w.limits[i].name, tokens);
         }
       }
       if (w.usage_events != 0) {
-        snap->Add(snap->Counter(store::kTotalEventsAttr), store::kTotalEventsAttr, nullptr,
-                  w.usage_events);
+        rec->AddUsage(*snap, rec->events_cells[u], store::kTotalEventsAttr, w.usage_events);
       }
     }
     if (w.usage_count > 0) rec->usage_window = w.usage_window;
