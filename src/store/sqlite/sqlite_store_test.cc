@@ -2,12 +2,18 @@
 // opening errors, the schema, persistence, corrupt rows, lock timeouts.
 #include "zae/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <fstream>
+#include <thread>
 
 #include "store/store_test_util.h"
 #include "zae/errors.h"
@@ -252,6 +258,42 @@ TEST(SqliteStoreTest, LockTimeoutIsARetryableStoreError) {
   EXPECT_TRUE(store.Get({"p", "s"}));
   other.Exec("ROLLBACK");
   EXPECT_TRUE(store.Write(PutOf(MakeItem("p", "t"))).ok());
+}
+
+// Writers of all processes queue on the flock of "<path>-lock" before
+// BEGIN IMMEDIATE; the kernel drops it when its holder dies, so a writer
+// killed mid-transaction blocks nobody.
+TEST(SqliteStoreTest, AKilledHolderOfTheWriterLockBlocksNobody) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteStore store(path);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int fd = open((path + "-lock").c_str(), O_RDWR);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    pause();  // holds the lock until killed
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    EXPECT_TRUE(store.Write(PutOf(MakeItem("p", "s"))).ok());
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(done);  // queued behind the holder
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  writer.join();
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(store.Get({"p", "s"}));
+  close(ready[0]);
+  close(ready[1]);
 }
 
 TEST(SqliteStoreTest, DeleteExpiredWorksInChunks) {
