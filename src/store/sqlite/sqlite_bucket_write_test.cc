@@ -2,7 +2,11 @@
 // base class's generic path (Store::WriteBuckets -> Update / Transact) run
 // on a second SqliteStore. Every write's outputs and every item afterwards
 // must be identical.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <limits>
+#include <thread>
 
 #include "store/store_test_util.h"
 #include "zae/errors.h"
@@ -228,6 +232,71 @@ TEST_F(TypedVsGeneric, OneFailingWriteDoesNotStopTheOthers) {
   EXPECT_EQ(w[0].status, WriteStatus::kOk);
   EXPECT_EQ(w[2].status, WriteStatus::kOk);
   EXPECT_EQ(typed_.Get(kBucket)->at("b_rpm_tk"), Value(8000));
+}
+
+// The typed path across processes: guarded writes from 3 processes x 2
+// threads on one bucket never overdraw it, and the usage counters count
+// exactly the writes that succeeded.
+TEST(SqliteWriteBucketsTest, GuardedWritesFromSeveralProcessesStayExact) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  {
+    SqliteStore store(path);
+    Item bucket = BucketItem();
+    bucket["b_rpm_tk"] = Value(500'000);  // 500 writes of 1000
+    ASSERT_TRUE(store.Write(Put{bucket}).ok());
+  }
+  constexpr int kProcs = 3, kThreads = 2, kWrites = 100;  // 600 attempts
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcs; ++p) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int failures = 0;
+      try {
+        SqliteStore store(path);
+        const std::vector<Update> usage = {Window("hourly", "2026-12-01T08:00:00Z", 1),
+                                           Window("daily", "2026-12-01T00:00:00Z", 1)};
+        const std::vector<BucketLimitDelta> limits = {D("rpm", 1000)};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kThreads; ++t) {
+          threads.emplace_back([&] {
+            for (int i = 0; i < kWrites; ++i) {
+              BucketWrite w;
+              w.key = &kBucket;
+              w.limits = limits.data();
+              w.limit_count = limits.size();
+              w.usage = usage.data();
+              w.usage_count = usage.size();
+              w.usage_events = 1;
+              store.WriteBuckets(&w, 1);
+            }
+          });
+        }
+        for (auto& t : threads) t.join();
+      } catch (...) {
+        failures = 1;
+      }
+      _exit(failures);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  SqliteStore store(path);
+  const std::optional<Item> bucket = store.Get(kBucket);
+  ASSERT_TRUE(bucket);
+  EXPECT_EQ(bucket->at("b_rpm_tk"), Value(0));
+  EXPECT_EQ(bucket->at("b_rpm_tc"), Value(500'000));
+  for (const char* sk : {"#USAGE#r#2026-12-01T08:00:00Z", "#USAGE#r#2026-12-01T00:00:00Z#daily"}) {
+    const std::optional<Item> snapshot = store.Get({kEntityPk, sk});
+    ASSERT_TRUE(snapshot) << sk;
+    EXPECT_EQ(snapshot->at("rpm"), Value(500)) << sk;
+    EXPECT_EQ(snapshot->at("total_events"), Value(500)) << sk;
+  }
 }
 
 }  // namespace
