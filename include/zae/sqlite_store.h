@@ -48,11 +48,11 @@
 // Thread safety: safe for concurrent use. Each call borrows a connection from
 // a small pool owned by the store (a connection and its cached prepared
 // statements are used by one thread at a time). Writers of one process queue
-// on a mutex, then writers of all processes on the flock of "<path>-lock"
-// (they sleep in the kernel until the holder commits; a dead holder's lock is
-// released by the kernel). Anyone else holding SQLite's lock is waited for
-// through the busy timeout, then the call is retried `busy_retries` times
-// before it throws a retryable StoreError.
+// on a mutex, then writers of all processes on a POSIX record lock of
+// "<path>-lock" (they sleep in the kernel until the holder commits; a dead
+// holder's lock is released by the kernel, and fork() does not share it). Anyone else holding
+// SQLite's lock is waited for through the busy timeout, then the call is retried `busy_retries`
+// times before it throws a retryable StoreError.
 //
 // Errors: the constructor throws StoreError when the file cannot be opened or
 // written (missing directory, permissions, not a database, unknown schema
@@ -152,7 +152,8 @@ class SqliteStore final : public Store {
   // Serializes this process's writers so they queue instead of polling
   // SQLite's file lock.
   std::mutex write_mu_;
-  // The file "<path>-lock": writers of every process queue on its flock.
+  // The file "<path>-lock": writers of every process queue on a POSIX
+  // record lock of its first byte.
   int lock_fd_ = -1;
 
   std::array<std::atomic<int64_t>, kNumOps> calls_{};

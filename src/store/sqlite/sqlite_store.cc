@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -891,7 +890,7 @@ SqliteStore::SqliteStore(std::string path, SqliteOptions opts)
     throw StoreError("SqliteStore needs a file path, got '" + path_ +
                      "' (use MemoryStore for an in-memory store)");
   }
-  // Writers of all processes queue on this file's flock before BEGIN
+  // Writers of all processes queue on a lock of this file before BEGIN
   // IMMEDIATE (RunWrite), so they sleep in the kernel until the holder is
   // done instead of polling SQLite's lock; the kernel drops the lock of a
   // process that dies, so a killed holder blocks nobody.
@@ -922,20 +921,37 @@ SqliteStore::~SqliteStore() {
 
 namespace {
 
-// Holds the writers' flock of one store for one transaction.
+// Holds the writers' lock of one store for one transaction: a POSIX record
+// lock (fcntl) on the lock file's first byte. Not flock(): an flock belongs
+// to the open file description, which fork() shares, so a child forked
+// while its parent holds the lock (a pre-fork server) would keep it held
+// after the parent died; a POSIX lock belongs to the process alone and goes
+// with it. (Its per-process quirks only matter for two stores on one file in
+// one process: they do not exclude each other here, and SQLite's own lock
+// still serializes them.)
 class FileLock {
  public:
   explicit FileLock(int fd) : fd_(fd) {
-    while (flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR)
+    while (!Set(F_WRLCK, F_SETLKW)) {
+      if (errno != EINTR) {
         throw StoreError(std::string("SQLite lock file: ") + std::strerror(errno));
+      }
     }
   }
-  ~FileLock() { flock(fd_, LOCK_UN); }
+  // Unlocking a range of an open descriptor cannot fail.
+  ~FileLock() { Set(F_UNLCK, F_SETLK); }
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
 
  private:
+  bool Set(short type, int cmd) {
+    struct flock range = {};
+    range.l_type = type;
+    range.l_whence = SEEK_SET;
+    range.l_start = 0;
+    range.l_len = 1;
+    return fcntl(fd_, cmd, &range) == 0;
+  }
   int fd_;
 };
 

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -260,9 +259,9 @@ TEST(SqliteStoreTest, LockTimeoutIsARetryableStoreError) {
   EXPECT_TRUE(store.Write(PutOf(MakeItem("p", "t"))).ok());
 }
 
-// Writers of all processes queue on the flock of "<path>-lock" before
-// BEGIN IMMEDIATE; the kernel drops it when its holder dies, so a writer
-// killed mid-transaction blocks nobody.
+// Writers of all processes queue on a lock of "<path>-lock" (a POSIX record
+// lock on its first byte) before BEGIN IMMEDIATE; the kernel drops it when
+// its holder dies, so a writer killed mid-transaction blocks nobody.
 TEST(SqliteStoreTest, AKilledHolderOfTheWriterLockBlocksNobody) {
   ScratchDir dir;
   const std::string path = dir.path() + "/zae.db";
@@ -273,7 +272,11 @@ TEST(SqliteStoreTest, AKilledHolderOfTheWriterLockBlocksNobody) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     const int fd = open((path + "-lock").c_str(), O_RDWR);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(1);
+    struct flock range = {};
+    range.l_type = F_WRLCK;
+    range.l_whence = SEEK_SET;
+    range.l_len = 1;
+    if (fd < 0 || fcntl(fd, F_SETLKW, &range) != 0) _exit(1);
     if (write(ready[1], "x", 1) != 1) _exit(1);
     pause();  // holds the lock until killed
     _exit(0);
