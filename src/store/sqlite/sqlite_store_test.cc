@@ -161,6 +161,54 @@ TEST(SqliteStoreTest, SchemaIsAsDocumented) {
   EXPECT_NE(ttl_plan.find("items2_ttl"), std::string::npos) << ttl_plan;
 }
 
+// Where the numbers of bucket and snapshot items live (the header's schema
+// comment), and that the warm path's statements are key lookups.
+TEST(SqliteStoreTest, BucketAndSnapshotNumbersLiveInTypedTables) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteStore store(path);
+  const Item bucket = MakeItem("ns/BUCKET#e#r#0", "#STATE",
+                               {{"rf", Value(17)},
+                                {"shard_count", Value(2)},
+                                {"b_rpm_tk", Value(-5)},
+                                {"b_rpm_cp", Value(9)},
+                                {"b_a_b_tc", Value(3)},
+                                {"b_x_tk", Value("not a number")},
+                                {"b_y_zz", Value(1)},
+                                {"ttl", Value(99)}});
+  const Item snapshot = MakeItem("ns/ENTITY#e", "#USAGE#r#2026-12-01T08:00:00Z",
+                                 {{"rpm", Value(4)},
+                                  {"total_events", Value(2)},
+                                  {"window", Value("hourly")},
+                                  {"ttl", Value(1000)}});
+  ASSERT_TRUE(store.Write(PutOf(bucket)).ok());
+  ASSERT_TRUE(store.Write(PutOf(snapshot)).ok());
+  EXPECT_EQ(store.Get(KeyOf(bucket)), bucket);
+  EXPECT_EQ(store.Get(KeyOf(snapshot)), snapshot);
+  RawDb db(path);
+  EXPECT_EQ(db.All("SELECT name || ':' || coalesce(tk, '-') || ',' || coalesce(cp, '-') || ',' "
+                   "|| coalesce(tc, '-') FROM bucket_limits ORDER BY name"),
+            "a_b:-,-,3\nrpm:-5,9,-\n");
+  EXPECT_EQ(db.One("SELECT rf || ',' || shard_count FROM items2 WHERE sk = '#STATE'"), "17,2");
+  EXPECT_EQ(db.One("SELECT data FROM items2 WHERE sk = '#STATE'"),
+            "{\"PK\":{\"S\":\"ns/BUCKET#e#r#0\"},\"SK\":{\"S\":\"#STATE\"},"
+            "\"b_x_tk\":{\"S\":\"not a number\"},\"b_y_zz\":{\"N\":\"1\"},"
+            "\"ttl\":{\"N\":\"99\"}}");
+  EXPECT_EQ(db.All("SELECT attr || '=' || n FROM usage_counters ORDER BY attr"),
+            "rpm=4\ntotal_events=2\n");
+  // Deleting the items removes their typed rows.
+  ASSERT_TRUE(store.Write(DeleteOf(KeyOf(bucket))).ok());
+  ASSERT_TRUE(store.Write(DeleteOf(KeyOf(snapshot))).ok());
+  EXPECT_EQ(db.One("SELECT (SELECT count(*) FROM bucket_limits) + "
+                   "(SELECT count(*) FROM usage_counters)"),
+            "0");
+  const std::string plan = db.All(
+      "EXPLAIN QUERY PLAN SELECT i.ttl, i.rf, i.shard_count, l.name, l.tk, l.cp, l.ra, l.rp, "
+      "l.tc FROM items2 AS i LEFT JOIN bucket_limits AS l ON l.pk = i.pk "
+      "WHERE i.pk = ?1 AND i.sk = '#STATE'");
+  EXPECT_EQ(plan.find("SCAN"), std::string::npos) << plan;
+}
+
 TEST(SqliteStoreTest, DataPersistsAndIsSharedBetweenInstances) {
   ScratchDir dir;
   const std::string path = dir.path() + "/zae.db";
