@@ -1,38 +1,58 @@
 // SqliteStore: the embedded default backend, a Store kept in one SQLite file
 // that several threads and several processes on one host may share.
 //
-// Schema (version 1; docs/sqlite.md explains it at length):
+// Schema (version 2; docs/sqlite.md explains it at length):
 //
 //   CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-//     -- ('schema_version', '1')
-//   CREATE TABLE items(
+//     -- ('schema_version', '2')
+//   CREATE TABLE items2(
 //     pk TEXT NOT NULL, sk TEXT NOT NULL,
 //     gsi1pk TEXT, gsi1sk TEXT, gsi2pk TEXT, gsi2sk TEXT,
 //     gsi3pk TEXT, gsi3sk TEXT, gsi4pk TEXT, gsi4sk TEXT,
 //     ttl INTEGER,
-//     data TEXT NOT NULL,  -- the whole item, typed JSON (item_codec.h)
+//     rf INTEGER, shard_count INTEGER,  -- bucket items only
+//     data TEXT NOT NULL,  -- the item minus its typed numbers, typed JSON (item_codec.h)
 //     PRIMARY KEY(pk, sk)) WITHOUT ROWID;
-//   CREATE INDEX items_gsiN ON items(gsiNpk, gsiNsk) WHERE both NOT NULL;  -- N=1..4
-//   CREATE INDEX items_ttl ON items(ttl) WHERE ttl IS NOT NULL;
+//   CREATE INDEX items2_gsiN ON items2(gsiNpk, gsiNsk) WHERE both NOT NULL;  -- N=1..4
+//   CREATE INDEX items2_ttl ON items2(ttl) WHERE ttl IS NOT NULL;
+//   CREATE TABLE bucket_limits(pk TEXT NOT NULL, name TEXT NOT NULL,
+//     tk INTEGER, cp INTEGER, ra INTEGER, rp INTEGER, tc INTEGER,
+//     PRIMARY KEY(pk, name)) WITHOUT ROWID;
+//   CREATE TABLE usage_counters(pk TEXT NOT NULL, sk TEXT NOT NULL, attr TEXT NOT NULL,
+//     n INTEGER NOT NULL, PRIMARY KEY(pk, sk, attr)) WITHOUT ROWID;
 //
-// `data` is the source of truth; the other columns are copies of the item's
-// PK, SK, GSI{n}PK, GSI{n}SK (when they are strings) and `ttl` (when it is a
-// number), kept only so SQL can index them. An item whose GSI key attributes
-// are missing or not strings is simply absent from that index, as in DynamoDB.
+// An item is `data` plus its typed numbers, which are kept only in the typed
+// places: for a bucket item (SK '#STATE') the numeric rf and shard_count in
+// their columns and every numeric b_{L}_{tk,cp,ra,rp,tc} in bucket_limits
+// (NULL = not a number there); for a usage snapshot (SK '#USAGE#...') every
+// numeric attribute but ttl in usage_counters. Anything else (a non-number,
+// other attributes, other items) stays in `data`. The gsi and ttl columns are
+// copies, kept only so SQL can index them; an item whose GSI key attributes
+// are missing or not strings is absent from that index, as in DynamoDB.
+//
+// Versions: a version 1 file (one `items` table, all in `data`) is migrated
+// on open in one transaction; a file of any other version is refused. The
+// table is renamed on purpose: a v1 process that still has the file open
+// fails every later statement ("no such table: items") instead of misreading
+// or overwriting the migrated items, and a v1 binary refuses to open it.
 //
 // Transactions: every Store call is one short SQLite transaction. Writes run
 // under BEGIN IMMEDIATE, so the read-modify-write of a conditional update is
-// atomic across threads and processes; reads run outside any write
-// transaction (BatchGet in one deferred read transaction, so it sees one
-// snapshot). The file is put in WAL mode with synchronous=NORMAL: a commit
+// atomic across threads and processes; reads of typed items run in one
+// deferred read transaction, so the row and its typed rows are one snapshot.
+// WriteBuckets runs natively on the typed tables (no item decoded or
+// encoded on the warm path), one transaction per write with its usage
+// windows. The file is put in WAL mode with synchronous=NORMAL: a commit
 // survives a process crash; the last commits may be lost on power failure.
 //
 // Thread safety: safe for concurrent use. Each call borrows a connection from
 // a small pool owned by the store (a connection and its cached prepared
 // statements are used by one thread at a time). Writers of one process queue
-// on a mutex; writers of different processes wait on SQLite's lock through
-// the busy timeout, then the call is retried `busy_retries` times before it
-// throws a retryable StoreError.
+// on a mutex, then writers of all processes on a POSIX record lock of
+// "<path>-lock" (they sleep in the kernel until the holder commits; a dead
+// holder's lock is released by the kernel, and fork() does not share it). Anyone else holding
+// SQLite's lock is waited for through the busy timeout, then the call is retried `busy_retries`
+// times before it throws a retryable StoreError.
 //
 // Errors: the constructor throws StoreError when the file cannot be opened or
 // written (missing directory, permissions, not a database, unknown schema
@@ -85,6 +105,10 @@ class SqliteStore final : public Store {
   TransactResult Transact(const std::vector<WriteOp>& ops) override;
   void BatchWrite(const std::vector<WriteOp>& ops) override;
   QueryPage Query(const QueryRequest& request) override;
+  // Natively on the typed tables: one BEGIN IMMEDIATE transaction per write
+  // (bucket and usage windows together), no item decoded or encoded on the
+  // warm path.
+  void WriteBuckets(BucketWrite* writes, size_t count) override;
   int64_t DeleteExpired(int64_t now_seconds) override;
   StoreStats stats() const override;
   void ResetStats() override;
@@ -128,6 +152,9 @@ class SqliteStore final : public Store {
   // Serializes this process's writers so they queue instead of polling
   // SQLite's file lock.
   std::mutex write_mu_;
+  // The file "<path>-lock": writers of every process queue on a POSIX
+  // record lock of its first byte.
+  int lock_fd_ = -1;
 
   std::array<std::atomic<int64_t>, kNumOps> calls_{};
 };

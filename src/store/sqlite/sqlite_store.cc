@@ -1,44 +1,73 @@
 #include "zae/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <random>
 #include <thread>
 #include <unordered_map>
 #include <variant>
 
 #include "store/apply.h"
+#include "store/bucket_write.h"
 #include "store/sqlite/item_codec.h"
 #include "zae/errors.h"
 
 namespace zae {
 namespace {
 
-constexpr const char* kSchemaVersion = "1";
+constexpr const char* kSchemaVersion = "2";
 
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');
-CREATE TABLE IF NOT EXISTS items(
+// Schema version 2 (docs/sqlite.md). The item table is `items2`, not v1's
+// `items`, on purpose: a v1 process that still has the file open finds its
+// table gone when the migration commits, so every statement it runs from
+// then on fails ("no such table: items") instead of reading items whose
+// numbers moved to the typed tables, or writing ones that would shadow them.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE IF NOT EXISTS items2(
   pk TEXT NOT NULL, sk TEXT NOT NULL,
   gsi1pk TEXT, gsi1sk TEXT, gsi2pk TEXT, gsi2sk TEXT,
   gsi3pk TEXT, gsi3sk TEXT, gsi4pk TEXT, gsi4sk TEXT,
   ttl INTEGER,
+  rf INTEGER, shard_count INTEGER,
   data TEXT NOT NULL,
   PRIMARY KEY(pk, sk)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_gsi1 ON items(gsi1pk, gsi1sk)
+CREATE INDEX IF NOT EXISTS items2_gsi1 ON items2(gsi1pk, gsi1sk)
   WHERE gsi1pk IS NOT NULL AND gsi1sk IS NOT NULL;
-CREATE INDEX IF NOT EXISTS items_gsi2 ON items(gsi2pk, gsi2sk)
+CREATE INDEX IF NOT EXISTS items2_gsi2 ON items2(gsi2pk, gsi2sk)
   WHERE gsi2pk IS NOT NULL AND gsi2sk IS NOT NULL;
-CREATE INDEX IF NOT EXISTS items_gsi3 ON items(gsi3pk, gsi3sk)
+CREATE INDEX IF NOT EXISTS items2_gsi3 ON items2(gsi3pk, gsi3sk)
   WHERE gsi3pk IS NOT NULL AND gsi3sk IS NOT NULL;
-CREATE INDEX IF NOT EXISTS items_gsi4 ON items(gsi4pk, gsi4sk)
+CREATE INDEX IF NOT EXISTS items2_gsi4 ON items2(gsi4pk, gsi4sk)
   WHERE gsi4pk IS NOT NULL AND gsi4sk IS NOT NULL;
-CREATE INDEX IF NOT EXISTS items_ttl ON items(ttl) WHERE ttl IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items2_ttl ON items2(ttl) WHERE ttl IS NOT NULL;
+CREATE TABLE IF NOT EXISTS bucket_limits(
+  pk TEXT NOT NULL, name TEXT NOT NULL,
+  tk INTEGER, cp INTEGER, ra INTEGER, rp INTEGER, tc INTEGER,
+  PRIMARY KEY(pk, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_counters(
+  pk TEXT NOT NULL, sk TEXT NOT NULL, attr TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY(pk, sk, attr)) WITHOUT ROWID;
 )sql";
+
+// The bucket item's sort key (format.md §2.3) and the usage snapshots' sort
+// key prefix (§2.11): the items whose numbers live in typed tables.
+constexpr std::string_view kBucketSk = "#STATE";
+constexpr std::string_view kUsageSkPrefix = "#USAGE#";
+// b_{L}_{field} fields kept in bucket_limits, in column order.
+constexpr std::array<std::string_view, 5> kLimitFields = {"tk", "cp", "ra", "rp", "tc"};
+
+bool IsBucketSk(std::string_view sk) { return sk == kBucketSk; }
+bool IsUsageSk(std::string_view sk) {
+  return sk.substr(0, kUsageSkPrefix.size()) == kUsageSkPrefix;
+}
 
 // Rows deleted per transaction by DeleteExpired, so retention never holds
 // the write lock for long.
@@ -152,6 +181,9 @@ class SqliteStore::Connection {
   class Statement {
    public:
     Statement(Connection& c, const std::string& sql) : c_(c), s_(c.Prepare(sql)) {}
+    // A statement held by the connection (Connection::Hot), for the hot
+    // path: no SQL text to hash.
+    Statement(Connection& c, sqlite3_stmt* s) : c_(c), s_(s) {}
     ~Statement() { Done(); }
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
@@ -161,6 +193,10 @@ class SqliteStore::Connection {
       Check(sqlite3_bind_text(s_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC));
     }
     void Bind(int i, int64_t n) { Check(sqlite3_bind_int64(s_, i, n)); }
+    // The text must outlive the Statement (bound without copying).
+    void BindView(int i, std::string_view text) {
+      Check(sqlite3_bind_text(s_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC));
+    }
     void Bind(int i, const std::optional<std::string>& text) {
       if (text) {
         Bind(i, *text);
@@ -187,6 +223,18 @@ class SqliteStore::Connection {
       const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
       return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s_, col)))
                : std::string_view();
+    }
+    bool Null(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+    // A typed number column: nullopt for NULL; anything else but an integer
+    // is a damaged row.
+    std::optional<int64_t> Int(int col) {
+      const int type = sqlite3_column_type(s_, col);
+      if (type == SQLITE_NULL) return std::nullopt;
+      if (type != SQLITE_INTEGER) {
+        throw StoreError("corrupt row in SQLite store: column " +
+                         std::string(sqlite3_column_name(s_, col)) + " is not an integer");
+      }
+      return sqlite3_column_int64(s_, col);
     }
     // Ends the statement early, so it holds no read lock.
     void Done() {
@@ -233,6 +281,41 @@ class SqliteStore::Connection {
     throw StoreError(msg);
   }
 
+  // The statements of the hot paths (WriteBuckets, RunWrite), prepared once
+  // and held by pointer so a call hashes no SQL text.
+  enum HotSql { kBegin, kCommit, kBucketRead, kLimitUpdate, kUsageRead, kCounterAdd, kNumHot };
+  sqlite3_stmt* Hot(HotSql which) {
+    static const char* const kSql[kNumHot] = {
+        "BEGIN IMMEDIATE", "COMMIT",
+        // The bucket row and all its typed limits in one statement.
+        "SELECT i.ttl, i.rf, i.shard_count, l.name, l.tk, l.cp, l.ra, l.rp, l.tc "
+        "FROM items2 AS i LEFT JOIN bucket_limits AS l ON l.pk = i.pk "
+        "WHERE i.pk = ?1 AND i.sk = '#STATE'",
+        "UPDATE bucket_limits SET tk = ?3, tc = ?4 WHERE pk = ?1 AND name = ?2",
+        "SELECT data FROM items2 WHERE pk = ?1 AND sk = ?2",
+        // ADD n, saturating at the int64 range as the Store contract says
+        // (SQLite itself would turn an overflowing sum into a REAL).
+        "INSERT INTO usage_counters(pk, sk, attr, n) VALUES(?1, ?2, ?3, ?4) "
+        "ON CONFLICT(pk, sk, attr) DO UPDATE SET n = CASE "
+        "WHEN excluded.n > 0 AND n > ?5 - excluded.n THEN ?5 "
+        "WHEN excluded.n < 0 AND n < ?6 - excluded.n THEN ?6 "
+        "ELSE n + excluded.n END"};
+    if (!hot_[which]) hot_[which] = Prepare(kSql[which]);
+    return hot_[which];
+  }
+
+  // Snapshot items whose stored `data` this connection has seen to be
+  // unchanged by their usage template's SET / SET-if-not-exists (so a warm
+  // window write only adds to its counters). Checked against the stored
+  // bytes on every use, so another connection's write simply misses.
+  struct UsageSeen {
+    std::string pk, sk, data;
+    std::vector<std::pair<std::string, Value>> set;
+    std::vector<std::string> attrs;  // the attribute names in `data`, sorted
+  };
+  std::array<UsageSeen, 8> usage_seen;
+  size_t usage_seen_next = 0;
+
   sqlite3* db() { return db_; }
   std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
   std::chrono::steady_clock::time_point busy_since;
@@ -253,6 +336,7 @@ class SqliteStore::Connection {
   }
 
   void Close() {
+    hot_ = {};
     for (auto& [sql, s] : cache_) sqlite3_finalize(s);
     cache_.clear();
     if (db_) sqlite3_close(db_);
@@ -276,6 +360,7 @@ class SqliteStore::Connection {
   sqlite3* db_ = nullptr;
   std::chrono::milliseconds busy_timeout_;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  std::array<sqlite3_stmt*, kNumHot> hot_{};  // owned by cache_
 };
 
 namespace {
@@ -317,12 +402,63 @@ class SqliteStore::Lease {
 
 namespace {
 
-std::optional<Item> Load(Connection& c, const ItemKey& key) {
-  Statement s(c, "SELECT data FROM items WHERE pk = ?1 AND sk = ?2");
-  s.Bind(1, key.pk);
-  s.Bind(2, key.sk);
-  if (!s.Step()) return std::nullopt;
-  Item item = sqlite::DecodeItem(s.Text(0));
+// b_{name}_{field} of a bucket item (format.md §2.3: split at the last
+// underscore): the limit name and the field's index in kLimitFields, or
+// nullopt for any other attribute.
+std::optional<std::pair<std::string_view, size_t>> ParseLimitAttr(std::string_view attr) {
+  if (attr.size() < 5 || attr.substr(0, 2) != "b_") return std::nullopt;
+  const size_t us = attr.rfind('_');
+  if (us < 2) return std::nullopt;
+  const std::string_view field = attr.substr(us + 1);
+  for (size_t f = 0; f < kLimitFields.size(); ++f) {
+    if (field == kLimitFields[f]) return std::make_pair(attr.substr(2, us - 2), f);
+  }
+  return std::nullopt;
+}
+
+[[noreturn]] void Shadowed(const ItemKey& key, const std::string& attr) {
+  throw StoreError("corrupt item in SQLite store: (" + key.pk + ", " + key.sk + ") has '" + attr +
+                   "' both in data and in a typed table");
+}
+
+// Adds the typed numbers of the item at `key` (rf and shard_count columns,
+// bucket_limits or usage_counters rows) to `item`, decoded from `data`.
+void MergeTyped(Connection& c, const ItemKey& key, Item& item, std::optional<int64_t> rf,
+                std::optional<int64_t> shard_count) {
+  if (IsBucketSk(key.sk)) {
+    if (rf && !item.emplace("rf", Value(*rf)).second) Shadowed(key, "rf");
+    if (shard_count && !item.emplace("shard_count", Value(*shard_count)).second) {
+      Shadowed(key, "shard_count");
+    }
+    Statement s(c, "SELECT name, tk, cp, ra, rp, tc FROM bucket_limits WHERE pk = ?1");
+    s.Bind(1, key.pk);
+    while (s.Step()) {
+      const std::string_view name = s.Text(0);
+      for (size_t f = 0; f < kLimitFields.size(); ++f) {
+        if (std::optional<int64_t> n = s.Int(static_cast<int>(1 + f))) {
+          std::string attr = store::BucketAttr(name, kLimitFields[f]);
+          if (item.count(attr)) Shadowed(key, attr);
+          item.emplace(std::move(attr), Value(*n));
+        }
+      }
+    }
+  } else if (IsUsageSk(key.sk)) {
+    Statement s(c, "SELECT attr, n FROM usage_counters WHERE pk = ?1 AND sk = ?2");
+    s.Bind(1, key.pk);
+    s.Bind(2, key.sk);
+    while (s.Step()) {
+      std::string attr(s.Text(0));
+      const std::optional<int64_t> n = s.Int(1);
+      if (!n) throw StoreError("corrupt usage counter in SQLite store: NULL");
+      if (item.count(attr)) Shadowed(key, attr);
+      item.emplace(std::move(attr), Value(*n));
+    }
+  }
+}
+
+// Decodes a row of items2 and checks it holds its own key.
+Item DecodeRow(const ItemKey& key, std::string_view data) {
+  Item item = sqlite::DecodeItem(data);
   if (!(KeyOf(item) == key)) {
     throw StoreError("corrupt item in SQLite store: row (" + key.pk + ", " + key.sk +
                      ") holds another item's key");
@@ -330,39 +466,129 @@ std::optional<Item> Load(Connection& c, const ItemKey& key) {
   return item;
 }
 
+// Callers run inside a transaction when the key is typed, so the row and
+// its typed rows are read from one snapshot.
+std::optional<Item> Load(Connection& c, const ItemKey& key) {
+  Statement s(c, "SELECT data, rf, shard_count FROM items2 WHERE pk = ?1 AND sk = ?2");
+  s.Bind(1, key.pk);
+  s.Bind(2, key.sk);
+  if (!s.Step()) return std::nullopt;
+  Item item = DecodeRow(key, s.Text(0));
+  const std::optional<int64_t> rf = s.Int(1), shard_count = s.Int(2);
+  s.Done();
+  MergeTyped(c, key, item, rf, shard_count);
+  return item;
+}
+
+void DeleteTyped(Connection& c, const ItemKey& key) {
+  if (IsBucketSk(key.sk)) {
+    Statement s(c, "DELETE FROM bucket_limits WHERE pk = ?1");
+    s.Bind(1, key.pk);
+    s.Step();
+  } else if (IsUsageSk(key.sk)) {
+    Statement s(c, "DELETE FROM usage_counters WHERE pk = ?1 AND sk = ?2");
+    s.Bind(1, key.pk);
+    s.Bind(2, key.sk);
+    s.Step();
+  }
+}
+
 // Persists `change` for the item at `key`. `before`: the index columns of the
-// stored row (nullopt when there was none).
+// stored row (nullopt when there was none or it was not read). Bucket and
+// snapshot items are split: their numbers go to the typed tables, the rest
+// to `data`.
 void Persist(Connection& c, const ItemKey& key, const std::optional<IndexColumns>& before,
              store::Change change, const Item& item) {
   if (change == store::Change::kErase) {
-    Statement s(c, "DELETE FROM items WHERE pk = ?1 AND sk = ?2");
+    Statement s(c, "DELETE FROM items2 WHERE pk = ?1 AND sk = ?2");
     s.Bind(1, key.pk);
     s.Bind(2, key.sk);
     s.Step();
+    s.Done();
+    DeleteTyped(c, key);
     return;
   }
   if (change != store::Change::kUpsert) return;
-  const std::string data = sqlite::EncodeItem(item);
+  const bool bucket = IsBucketSk(key.sk), usage = IsUsageSk(key.sk);
+  std::optional<int64_t> rf, shard_count;
+  std::map<std::string_view, std::array<std::optional<int64_t>, kLimitFields.size()>> limits;
+  std::vector<std::pair<std::string_view, int64_t>> counters;
+  Item rest;
+  const Item* data_item = &item;
+  if (bucket || usage) {
+    for (const auto& [attr, v] : item) {
+      if (v.is_number() && bucket) {
+        if (attr == "rf") {
+          rf = v.as_number();
+          continue;
+        }
+        if (attr == "shard_count") {
+          shard_count = v.as_number();
+          continue;
+        }
+        if (auto f = ParseLimitAttr(attr)) {
+          limits[f->first][f->second] = v.as_number();
+          continue;
+        }
+      }
+      if (v.is_number() && usage && attr != "ttl") {
+        counters.emplace_back(attr, v.as_number());
+        continue;
+      }
+      rest.emplace(attr, v);
+    }
+    data_item = &rest;
+  }
+  const std::string data = sqlite::EncodeItem(*data_item);
   const IndexColumns cols = ColumnsOf(item);
   if (before && *before == cols) {
     // The common warm write (a bucket's counters): touch no index.
-    Statement s(c, "UPDATE items SET data = ?3 WHERE pk = ?1 AND sk = ?2");
+    Statement s(c,
+                "UPDATE items2 SET data = ?3, rf = ?4, shard_count = ?5 WHERE pk = ?1 AND sk = ?2");
     s.Bind(1, key.pk);
     s.Bind(2, key.sk);
     s.Bind(3, data);
+    s.Bind(4, rf);
+    s.Bind(5, shard_count);
     s.Step();
-    return;
+  } else {
+    Statement s(c,
+                "INSERT OR REPLACE INTO items2(pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, "
+                "gsi3sk, gsi4pk, gsi4sk, ttl, rf, shard_count, data) VALUES(?1, ?2, ?3, ?4, ?5, "
+                "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+    s.Bind(1, key.pk);
+    s.Bind(2, key.sk);
+    for (size_t i = 0; i < cols.gsi.size(); ++i) s.Bind(static_cast<int>(3 + i), cols.gsi[i]);
+    s.Bind(11, cols.ttl);
+    s.Bind(12, rf);
+    s.Bind(13, shard_count);
+    s.Bind(14, data);
+    s.Step();
   }
-  Statement s(c,
-              "INSERT OR REPLACE INTO items(pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, "
-              "gsi3sk, gsi4pk, gsi4sk, ttl, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-              "?11, ?12)");
-  s.Bind(1, key.pk);
-  s.Bind(2, key.sk);
-  for (size_t i = 0; i < cols.gsi.size(); ++i) s.Bind(static_cast<int>(3 + i), cols.gsi[i]);
-  s.Bind(11, cols.ttl);
-  s.Bind(12, data);
-  s.Step();
+  if (!bucket && !usage) return;
+  DeleteTyped(c, key);
+  if (bucket) {
+    Statement s(c,
+                "INSERT INTO bucket_limits(pk, name, tk, cp, ra, rp, tc) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    for (const auto& [name, fields] : limits) {
+      s.Bind(1, key.pk);
+      s.BindView(2, name);
+      for (size_t f = 0; f < fields.size(); ++f) s.Bind(static_cast<int>(3 + f), fields[f]);
+      s.Step();
+      s.Done();
+    }
+  } else {
+    Statement s(c, "INSERT INTO usage_counters(pk, sk, attr, n) VALUES(?1, ?2, ?3, ?4)");
+    for (const auto& [attr, n] : counters) {
+      s.Bind(1, key.pk);
+      s.Bind(2, key.sk);
+      s.BindView(3, attr);
+      s.Bind(4, n);
+      s.Step();
+      s.Done();
+    }
+  }
 }
 
 // A row loaded for a write: the item (empty when missing) and its index
@@ -402,6 +628,260 @@ WriteResult WriteIn(Connection& c, const WriteOp& op) {
   return result;
 }
 
+// ---- schema versions
+
+bool TableExists(Connection& c, const char* name) {
+  Statement s(c, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
+  const std::string n = name;
+  s.Bind(1, n);
+  return s.Step();
+}
+
+// v1 -> v2, inside the caller's BEGIN IMMEDIATE transaction (so all or
+// nothing, and a racing process re-reads the version after it).
+void MigrateV1(Connection& c) {
+  c.ExecScript(kSchemaV2);
+  c.Exec(
+      "INSERT INTO items2(pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, "
+      "gsi4sk, ttl, data) SELECT pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, "
+      "gsi4sk, ttl, data FROM items");
+  // Split the numbers of bucket and snapshot items out of `data`. A row that
+  // does not decode stays as it was: it keeps failing its readers, as in v1,
+  // and a blind Put still replaces it.
+  std::vector<std::pair<ItemKey, std::string>> rows;
+  {
+    Statement s(c,
+                "SELECT pk, sk, data FROM items2 WHERE sk = '#STATE' OR "
+                "(sk >= '#USAGE#' AND sk < '#USAGE$')");
+    while (s.Step()) {
+      rows.push_back({{std::string(s.Text(0)), std::string(s.Text(1))}, std::string(s.Text(2))});
+    }
+  }
+  for (const auto& [key, data] : rows) {
+    std::optional<Item> item;
+    try {
+      item = DecodeRow(key, data);
+    } catch (const StoreError&) {
+      continue;
+    }
+    const IndexColumns cols = ColumnsOf(*item);
+    Persist(c, key, cols, store::Change::kUpsert, *item);
+  }
+  c.Exec("DROP TABLE items");
+  c.Exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+}
+
+// ---- typed bucket writes
+
+constexpr size_t kMaxHotLimits = 16;
+
+// The typed numbers of one limit as stored: tk, cp, ra, rp, tc.
+using LimitRow = std::array<std::optional<int64_t>, kLimitFields.size()>;
+
+void FillViews(BucketWrite& w, const LimitRow* rows) {
+  if (!w.views) return;
+  for (size_t i = 0; i < w.limit_count; ++i) {
+    BucketLimitView& v = w.views[i];
+    v = {};
+    const LimitRow& r = rows[i];
+    if (!r[0]) continue;
+    v.present = true;
+    v.tk = *r[0];
+    v.cp = r[1].value_or(0);
+    v.ra = r[2].value_or(0);
+    v.rp = r[3].value_or(0);
+    v.tc = r[4];
+  }
+}
+
+// Window `i` of `w` through the generic item path (same transaction).
+void GenericWindow(Connection& c, const BucketWrite& w, size_t i) {
+  const Update u = store::UsageWindowUpdate(w, i);
+  Loaded l = LoadForWrite(c, u.key);
+  WriteResult r;
+  Persist(c, u.key, l.columns, store::ApplyInPlace(u, l.item, l.exists, r), l.item);
+}
+
+// The whole of `w` through the generic item path (same transaction): for
+// the shapes the typed path does not cover (a non-bucket key, a number that
+// is missing or not a number where the write adds to it, many limits).
+void GenericBucketWrite(Connection& c, BucketWrite& w) {
+  Update u = store::BucketWriteAsUpdate(w);
+  u.return_new = true;
+  u.return_old_on_failure = true;
+  Loaded l = LoadForWrite(c, u.key);
+  WriteResult r;
+  Persist(c, u.key, l.columns, store::ApplyInPlace(u, l.item, l.exists, r), l.item);
+  w.status = r.status;
+  w.exists = l.exists;
+  store::ReadBucketOutputs(w, r.item ? &*r.item : nullptr);
+  if (!r.ok()) return;
+  for (size_t i = 0; i < w.usage_count; ++i) GenericWindow(c, w, i);
+}
+
+bool Contains(const std::vector<std::string>& sorted, std::string_view name) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), name,
+                             [](const std::string& a, std::string_view b) { return a < b; });
+  return it != sorted.end() && *it == name;
+}
+
+// Window `i` of `w`: when this connection has seen the snapshot item as its
+// template leaves it, only the counters are added; otherwise the generic
+// path writes it once and the result is remembered.
+void WriteWindow(Connection& c, const BucketWrite& w, size_t i) {
+  const Update& t = w.usage[i];
+  bool typed = IsUsageSk(t.key.sk);
+  // A number SET every time would be a counter that the SET resets.
+  for (const auto& [attr, v] : t.set) typed = typed && !(v.is_number() && attr != "ttl");
+  if (!typed) return GenericWindow(c, w, i);
+
+  Statement rd(c, c.Hot(Connection::kUsageRead));
+  rd.BindView(1, t.key.pk);
+  rd.BindView(2, t.key.sk);
+  Connection::UsageSeen* seen = nullptr;
+  if (rd.Step()) {
+    const std::string_view data = rd.Text(0);
+    for (auto& e : c.usage_seen) {
+      if (e.pk == t.key.pk && e.sk == t.key.sk && e.data == data && e.set == t.set) seen = &e;
+    }
+  }
+  rd.Done();
+  if (seen) {
+    for (const auto& [attr, v] : t.set_if_not_exists) {
+      if (!Contains(seen->attrs, attr)) seen = nullptr;
+    }
+  }
+  if (seen) {
+    // A counter must not collide with a non-number of the same name in data
+    // (the generic ADD would fail there).
+    for (size_t l = 0; l < w.limit_count && seen; ++l) {
+      if (store::UsageTokens(w.limits[l]) != 0 && Contains(seen->attrs, w.limits[l].name)) {
+        seen = nullptr;
+      }
+    }
+    if (w.usage_events != 0 && seen && Contains(seen->attrs, store::kTotalEventsAttr)) {
+      seen = nullptr;
+    }
+  }
+  if (!seen) {
+    GenericWindow(c, w, i);
+    Statement again(c, c.Hot(Connection::kUsageRead));
+    again.BindView(1, t.key.pk);
+    again.BindView(2, t.key.sk);
+    if (!again.Step()) return;
+    Connection::UsageSeen& e = c.usage_seen[c.usage_seen_next++ % c.usage_seen.size()];
+    e.pk = t.key.pk;
+    e.sk = t.key.sk;
+    e.data = std::string(again.Text(0));
+    e.set = t.set;
+    e.attrs.clear();
+    for (const auto& [attr, v] : sqlite::DecodeItem(e.data)) e.attrs.push_back(attr);
+    return;
+  }
+  Statement add(c, c.Hot(Connection::kCounterAdd));
+  auto counter = [&](std::string_view attr, int64_t n) {
+    add.BindView(1, t.key.pk);
+    add.BindView(2, t.key.sk);
+    add.BindView(3, attr);
+    add.Bind(4, n);
+    add.Bind(5, std::numeric_limits<int64_t>::max());
+    add.Bind(6, std::numeric_limits<int64_t>::min());
+    add.Step();
+    add.Done();
+  };
+  for (size_t l = 0; l < w.limit_count; ++l) {
+    if (const int64_t n = store::UsageTokens(w.limits[l]); n != 0) counter(w.limits[l].name, n);
+  }
+  if (w.usage_events != 0) counter(store::kTotalEventsAttr, w.usage_events);
+}
+
+// One BucketWrite inside the caller's BEGIN IMMEDIATE transaction.
+void WriteBucketIn(Connection& c, BucketWrite& w) {
+  // The generic path's Transact refuses two operations on one item.
+  for (size_t i = 0; i < w.usage_count; ++i) {
+    bool dup = w.usage[i].key == *w.key;
+    for (size_t j = 0; j < i; ++j) dup = dup || w.usage[j].key == w.usage[i].key;
+    if (dup) {
+      throw ValidationError("transaction", w.usage[i].key.pk,
+                            "two operations address the same item");
+    }
+  }
+  bool typed = IsBucketSk(w.key->sk) && w.limit_count <= kMaxHotLimits;
+  for (size_t i = 0; typed && i < w.limit_count; ++i) {
+    for (size_t j = 0; j < i; ++j) typed = typed && w.limits[j].name != w.limits[i].name;
+  }
+  if (!typed) return GenericBucketWrite(c, w);
+
+  std::array<LimitRow, kMaxHotLimits> rows{};
+  bool exists = false;
+  std::optional<int64_t> ttl, rf, shard_count;
+  {
+    Statement rd(c, c.Hot(Connection::kBucketRead));
+    rd.BindView(1, w.key->pk);
+    while (rd.Step()) {
+      if (!exists) {
+        exists = true;
+        ttl = rd.Int(0);
+        rf = rd.Int(1);
+        shard_count = rd.Int(2);
+      }
+      if (rd.Null(3)) continue;  // a bucket without typed limits
+      const std::string_view name = rd.Text(3);
+      for (size_t l = 0; l < w.limit_count; ++l) {
+        if (w.limits[l].name != name) continue;
+        for (size_t f = 0; f < kLimitFields.size(); ++f) {
+          rows[l][f] = rd.Int(static_cast<int>(4 + f));
+        }
+        break;
+      }
+    }
+  }
+  std::array<const int64_t*, kMaxHotLimits> tk{};
+  for (size_t l = 0; l < w.limit_count; ++l) tk[l] = rows[l][0] ? &*rows[l][0] : nullptr;
+  w.exists = exists;
+  w.rf = rf.value_or(0);
+  w.shard_count = shard_count.value_or(1);
+  if (!store::BucketWriteHolds(w, exists, ttl ? &*ttl : nullptr, tk.data())) {
+    w.status = WriteStatus::kConditionFailed;
+    FillViews(w, rows.data());
+    return;
+  }
+  // ADD to a number that is not in the typed table: it is either missing
+  // (starts at 0) or not a number (the ADD fails); the generic path knows.
+  for (size_t l = 0; l < w.limit_count; ++l) {
+    if (w.limits[l].consume_milli != 0 && (!rows[l][0] || !rows[l][4])) {
+      return GenericBucketWrite(c, w);
+    }
+  }
+  Statement up(c, c.Hot(Connection::kLimitUpdate));
+  for (size_t l = 0; l < w.limit_count; ++l) {
+    const int64_t m = w.limits[l].consume_milli;
+    if (m == 0) continue;
+    // Exactly the generic ADDs: tk += (0 - m) and tc += m, both saturating.
+    rows[l][0] = SaturatingAdd(*rows[l][0], SaturatingAdd(0, -m));
+    rows[l][4] = SaturatingAdd(*rows[l][4], m);
+    up.BindView(1, w.key->pk);
+    up.BindView(2, w.limits[l].name);
+    up.Bind(3, *rows[l][0]);
+    up.Bind(4, *rows[l][4]);
+    up.Step();
+    up.Done();
+  }
+  for (size_t i = 0; i < w.usage_count; ++i) WriteWindow(c, w, i);
+  w.status = WriteStatus::kOk;
+  FillViews(w, rows.data());
+}
+
+void ValidateBucketWrite(const BucketWrite& w) {
+  if (!w.key) throw ValidationError("BucketWrite.key", "", "must not be null");
+  if (w.limit_count > 0 && !w.limits) {
+    throw ValidationError("BucketWrite.limits", "", "null with a non-zero limit_count");
+  }
+  if (w.usage_count > 0 && !w.usage) {
+    throw ValidationError("BucketWrite.usage", "", "null with a non-zero usage_count");
+  }
+}
+
 }  // namespace
 
 SqliteStore::SqliteStore(std::string path, SqliteOptions opts)
@@ -410,10 +890,72 @@ SqliteStore::SqliteStore(std::string path, SqliteOptions opts)
     throw StoreError("SqliteStore needs a file path, got '" + path_ +
                      "' (use MemoryStore for an in-memory store)");
   }
-  Provision({});
+  // Writers of all processes queue on a lock of this file before BEGIN
+  // IMMEDIATE (RunWrite), so they sleep in the kernel until the holder is
+  // done instead of polling SQLite's lock; the kernel drops the lock of a
+  // process that dies, so a killed holder blocks nobody.
+  // A first connection, so a bad path is reported with SQLite's diagnosis.
+  Release(Acquire());
+  const std::string lock_path = path_ + "-lock";
+  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) {
+    throw StoreError("cannot open SQLite store '" + path_ + "': cannot open lock file '" +
+                     lock_path + "': " + std::strerror(errno));
+  }
+  try {
+    Provision({});
+  } catch (...) {
+    close(lock_fd_);
+    throw;
+  }
 }
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  {
+    // Connections first: they must not outlive the lock they were used under.
+    std::lock_guard lock(pool_mu_);
+    idle_.clear();
+  }
+  close(lock_fd_);
+}
+
+namespace {
+
+// Holds the writers' lock of one store for one transaction: a POSIX record
+// lock (fcntl) on the lock file's first byte. Not flock(): an flock belongs
+// to the open file description, which fork() shares, so a child forked
+// while its parent holds the lock (a pre-fork server) would keep it held
+// after the parent died; a POSIX lock belongs to the process alone and goes
+// with it. (Its per-process quirks only matter for two stores on one file in
+// one process: they do not exclude each other here, and SQLite's own lock
+// still serializes them.)
+class FileLock {
+ public:
+  explicit FileLock(int fd) : fd_(fd) {
+    while (!Set(F_WRLCK, F_SETLKW)) {
+      if (errno != EINTR) {
+        throw StoreError(std::string("SQLite lock file: ") + std::strerror(errno));
+      }
+    }
+  }
+  // Unlocking a range of an open descriptor cannot fail.
+  ~FileLock() { Set(F_UNLCK, F_SETLK); }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  bool Set(short type, int cmd) {
+    struct flock range = {};
+    range.l_type = type;
+    range.l_whence = SEEK_SET;
+    range.l_start = 0;
+    range.l_len = 1;
+    return fcntl(fd_, cmd, &range) == 0;
+  }
+  int fd_;
+};
+
+}  // namespace
 
 std::unique_ptr<Connection> SqliteStore::Acquire() {
   {
@@ -442,12 +984,19 @@ void SqliteStore::Release(std::unique_ptr<Connection> conn) {
 template <class F>
 auto SqliteStore::RunWrite(F&& body) {
   std::lock_guard writer(write_mu_);
+  FileLock file_lock(lock_fd_);
   for (int attempt = 0;; ++attempt) {
     Lease conn(*this);
     try {
-      conn->Exec("BEGIN IMMEDIATE");
+      {
+        Statement begin(*conn, conn->Hot(Connection::kBegin));
+        begin.Step();
+      }
       auto result = body(*conn);
-      conn->Exec("COMMIT");
+      {
+        Statement commit(*conn, conn->Hot(Connection::kCommit));
+        commit.Step();
+      }
       return result;
     } catch (const BusyError&) {
       if (!conn->RollbackQuietly()) conn.Discard();
@@ -477,12 +1026,28 @@ auto SqliteStore::RunRead(F&& body) {
 
 void SqliteStore::Provision(const ProvisionOptions&) {
   RunWrite([&](Connection& c) {
-    c.ExecScript(kSchema);
-    Statement s(c, "SELECT value FROM meta WHERE key = 'schema_version'");
-    const std::string version = s.Step() ? std::string(s.Text(0)) : "";
-    if (version != kSchemaVersion) {
+    c.ExecScript(
+        "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) "
+        "WITHOUT ROWID");
+    std::string version;
+    {
+      Statement s(c, "SELECT value FROM meta WHERE key = 'schema_version'");
+      if (s.Step()) version = std::string(s.Text(0));
+    }
+    if (version.empty()) {
+      if (TableExists(c, "items")) {
+        throw StoreError("SQLite store '" + path_ + "' has an items table but no schema version");
+      }
+      c.ExecScript(kSchemaV2);
+      c.Exec("INSERT INTO meta(key, value) VALUES('schema_version', '2')");
+    } else if (version == "1") {
+      MigrateV1(c);
+    } else if (version == kSchemaVersion) {
+      c.ExecScript(kSchemaV2);  // idempotent: makes what is missing
+    } else {
       throw StoreError("SQLite store '" + path_ + "' has schema version '" + version +
-                       "'; this build reads version " + kSchemaVersion);
+                       "'; this build reads version " + kSchemaVersion +
+                       " (and migrates version 1 on open)");
     }
     return 0;
   });
@@ -490,7 +1055,14 @@ void SqliteStore::Provision(const ProvisionOptions&) {
 
 std::optional<Item> SqliteStore::Get(const ItemKey& key, bool) {
   Count(kGetItem);
-  return RunRead([&](Connection& c) { return Load(c, key); });
+  return RunRead([&](Connection& c) {
+    if (!IsBucketSk(key.sk) && !IsUsageSk(key.sk)) return Load(c, key);
+    // The row and its typed rows from one snapshot.
+    c.Exec("BEGIN");
+    std::optional<Item> item = Load(c, key);
+    c.Exec("COMMIT");
+    return item;
+  });
 }
 
 std::vector<std::optional<Item>> SqliteStore::BatchGet(const std::vector<ItemKey>& keys, bool) {
@@ -563,7 +1135,7 @@ QueryPage SqliteStore::Query(const QueryRequest& req) {
   // The SQL narrows to at most one page plus one row (to know whether more
   // follow) using the index; store::QueryItems then applies the contract's
   // exact filtering, order and paging to that, as the memory store does.
-  std::string sql = "SELECT data FROM items WHERE " + h + " = ?";
+  std::string sql = "SELECT pk, sk, data, rf, shard_count FROM items2 WHERE " + h + " = ?";
   std::vector<std::string> args{req.hash};
   if (!table) sql += " AND " + s + " IS NOT NULL";
   if (req.sort_prefix && !req.sort_prefix->empty()) {
@@ -599,10 +1171,20 @@ QueryPage SqliteStore::Query(const QueryRequest& req) {
   sql += " LIMIT " + std::to_string(static_cast<int64_t>(page) + 1);
 
   std::vector<Item> rows = RunRead([&](Connection& c) {
-    Statement st(c, sql);
-    for (size_t i = 0; i < args.size(); ++i) st.Bind(static_cast<int>(i + 1), args[i]);
+    // One read transaction: the rows and their typed rows from one snapshot.
+    c.Exec("BEGIN");
     std::vector<Item> out;
-    while (st.Step()) out.push_back(sqlite::DecodeItem(st.Text(0)));
+    {
+      Statement st(c, sql);
+      for (size_t i = 0; i < args.size(); ++i) st.Bind(static_cast<int>(i + 1), args[i]);
+      while (st.Step()) {
+        ItemKey key{std::string(st.Text(0)), std::string(st.Text(1))};
+        Item item = DecodeRow(key, st.Text(2));
+        MergeTyped(c, key, item, st.Int(3), st.Int(4));
+        out.push_back(std::move(item));
+      }
+    }
+    c.Exec("COMMIT");
     return out;
   });
   std::vector<const Item*> candidates;
@@ -615,17 +1197,42 @@ int64_t SqliteStore::DeleteExpired(int64_t now_seconds) {
   int64_t total = 0;
   for (;;) {
     const int64_t n = RunWrite([&](Connection& c) {
-      Statement s(c,
-                  "DELETE FROM items WHERE (pk, sk) IN "
-                  "(SELECT pk, sk FROM items WHERE ttl < ?1 LIMIT " +
-                      std::to_string(kExpireChunk) + ")");
-      s.Bind(1, now_seconds);
-      s.Step();
-      return static_cast<int64_t>(sqlite3_changes(c.db()));
+      std::vector<ItemKey> keys;
+      {
+        Statement s(
+            c, "SELECT pk, sk FROM items2 WHERE ttl < ?1 LIMIT " + std::to_string(kExpireChunk));
+        s.Bind(1, now_seconds);
+        while (s.Step()) keys.push_back({std::string(s.Text(0)), std::string(s.Text(1))});
+      }
+      // Each with its typed rows.
+      for (const ItemKey& key : keys) Persist(c, key, std::nullopt, store::Change::kErase, {});
+      return static_cast<int64_t>(keys.size());
     });
     total += n;
     if (n < kExpireChunk) return total;
   }
+}
+
+void SqliteStore::WriteBuckets(BucketWrite* writes, size_t count) {
+  if (count > 0 && !writes) throw ValidationError("writes", "", "null with a non-zero count");
+  // One transaction per write (the bucket with its snapshots), as the
+  // contract says; an error of one is rethrown after the others ran.
+  std::exception_ptr first_error;
+  for (size_t i = 0; i < count; ++i) {
+    BucketWrite& w = writes[i];
+    try {
+      ValidateBucketWrite(w);
+      // The same calls the default implementation counts.
+      Count(w.usage_count == 0 ? kUpdateItem : kTransactWriteItems);
+      RunWrite([&](Connection& c) {
+        WriteBucketIn(c, w);
+        return 0;
+      });
+    } catch (...) {
+      if (!first_error) first_error = std::current_exception();
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
 }
 
 StoreStats SqliteStore::stats() const {

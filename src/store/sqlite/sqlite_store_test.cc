@@ -2,12 +2,17 @@
 // opening errors, the schema, persistence, corrupt rows, lock timeouts.
 #include "zae/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <fstream>
+#include <thread>
 
 #include "store/store_test_util.h"
 #include "zae/errors.h"
@@ -112,9 +117,9 @@ TEST(SqliteStoreTest, UnknownSchemaVersionIsRefused) {
   ScratchDir dir;
   const std::string path = dir.path() + "/zae.db";
   SqliteStore(path).Provision({});
-  RawDb(path).Exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+  RawDb(path).Exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
   const std::string err = OpenError(path);
-  EXPECT_NE(err.find("schema version '2'"), std::string::npos) << err;
+  EXPECT_NE(err.find("schema version '3'"), std::string::npos) << err;
 }
 
 TEST(SqliteStoreTest, SchemaIsAsDocumented) {
@@ -125,10 +130,10 @@ TEST(SqliteStoreTest, SchemaIsAsDocumented) {
   store.Provision({});  // idempotent
   RawDb db(path);
   EXPECT_EQ(db.One("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.One("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
-  EXPECT_EQ(db.All("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'items_%' "
+  EXPECT_EQ(db.One("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+  EXPECT_EQ(db.All("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'items2_%' "
                    "ORDER BY name"),
-            "items_gsi1\nitems_gsi2\nitems_gsi3\nitems_gsi4\nitems_ttl\n");
+            "items2_gsi1\nitems2_gsi2\nitems2_gsi3\nitems2_gsi4\nitems2_ttl\n");
 
   ASSERT_TRUE(store
                   .Write(PutOf(MakeItem("ns/BUCKET#e#r#0", "#STATE",
@@ -139,22 +144,69 @@ TEST(SqliteStoreTest, SchemaIsAsDocumented) {
                                          {"tk", Value(5)}})))
                   .ok());
   EXPECT_EQ(db.One("SELECT gsi2pk || '|' || gsi2sk || '|' || ttl || '|' || "
-                   "(gsi1pk IS NULL) || (gsi4pk IS NULL) FROM items"),
+                   "(gsi1pk IS NULL) || (gsi4pk IS NULL) FROM items2"),
             "ns/RESOURCE#r|BUCKET#e#0|123|11");
-  EXPECT_EQ(db.One("SELECT json_extract(data, '$.tk.N') FROM items"), "5");
+  EXPECT_EQ(db.One("SELECT json_extract(data, '$.tk.N') FROM items2"), "5");
 
   // The query shapes SqliteStore::Query uses are served by the indexes
   // without a sort.
   const std::string plan = db.All(
-      "EXPLAIN QUERY PLAN SELECT data FROM items WHERE gsi2pk = ? AND gsi2sk IS NOT NULL "
+      "EXPLAIN QUERY PLAN SELECT data FROM items2 WHERE gsi2pk = ? AND gsi2sk IS NOT NULL "
       "AND gsi2sk >= ? AND gsi2sk < ? AND (gsi2sk, pk, sk) > (?, ?, ?) "
       "ORDER BY gsi2sk ASC, pk ASC, sk ASC LIMIT 11");
-  EXPECT_NE(plan.find("items_gsi2"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("items2_gsi2"), std::string::npos) << plan;
   EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
-  const std::string ttl_plan = db.All(
-      "EXPLAIN QUERY PLAN DELETE FROM items WHERE (pk, sk) IN "
-      "(SELECT pk, sk FROM items WHERE ttl < ?1 LIMIT 1000)");
-  EXPECT_NE(ttl_plan.find("items_ttl"), std::string::npos) << ttl_plan;
+  const std::string ttl_plan =
+      db.All("EXPLAIN QUERY PLAN SELECT pk, sk FROM items2 WHERE ttl < ?1 LIMIT 1000");
+  EXPECT_NE(ttl_plan.find("items2_ttl"), std::string::npos) << ttl_plan;
+}
+
+// Where the numbers of bucket and snapshot items live (the header's schema
+// comment), and that the warm path's statements are key lookups.
+TEST(SqliteStoreTest, BucketAndSnapshotNumbersLiveInTypedTables) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteStore store(path);
+  const Item bucket = MakeItem("ns/BUCKET#e#r#0", "#STATE",
+                               {{"rf", Value(17)},
+                                {"shard_count", Value(2)},
+                                {"b_rpm_tk", Value(-5)},
+                                {"b_rpm_cp", Value(9)},
+                                {"b_a_b_tc", Value(3)},
+                                {"b_x_tk", Value("not a number")},
+                                {"b_y_zz", Value(1)},
+                                {"ttl", Value(99)}});
+  const Item snapshot = MakeItem("ns/ENTITY#e", "#USAGE#r#2026-12-01T08:00:00Z",
+                                 {{"rpm", Value(4)},
+                                  {"total_events", Value(2)},
+                                  {"window", Value("hourly")},
+                                  {"ttl", Value(1000)}});
+  ASSERT_TRUE(store.Write(PutOf(bucket)).ok());
+  ASSERT_TRUE(store.Write(PutOf(snapshot)).ok());
+  EXPECT_EQ(store.Get(KeyOf(bucket)), bucket);
+  EXPECT_EQ(store.Get(KeyOf(snapshot)), snapshot);
+  RawDb db(path);
+  EXPECT_EQ(db.All("SELECT name || ':' || coalesce(tk, '-') || ',' || coalesce(cp, '-') || ',' "
+                   "|| coalesce(tc, '-') FROM bucket_limits ORDER BY name"),
+            "a_b:-,-,3\nrpm:-5,9,-\n");
+  EXPECT_EQ(db.One("SELECT rf || ',' || shard_count FROM items2 WHERE sk = '#STATE'"), "17,2");
+  EXPECT_EQ(db.One("SELECT data FROM items2 WHERE sk = '#STATE'"),
+            "{\"PK\":{\"S\":\"ns/BUCKET#e#r#0\"},\"SK\":{\"S\":\"#STATE\"},"
+            "\"b_x_tk\":{\"S\":\"not a number\"},\"b_y_zz\":{\"N\":\"1\"},"
+            "\"ttl\":{\"N\":\"99\"}}");
+  EXPECT_EQ(db.All("SELECT attr || '=' || n FROM usage_counters ORDER BY attr"),
+            "rpm=4\ntotal_events=2\n");
+  // Deleting the items removes their typed rows.
+  ASSERT_TRUE(store.Write(DeleteOf(KeyOf(bucket))).ok());
+  ASSERT_TRUE(store.Write(DeleteOf(KeyOf(snapshot))).ok());
+  EXPECT_EQ(db.One("SELECT (SELECT count(*) FROM bucket_limits) + "
+                   "(SELECT count(*) FROM usage_counters)"),
+            "0");
+  const std::string plan = db.All(
+      "EXPLAIN QUERY PLAN SELECT i.ttl, i.rf, i.shard_count, l.name, l.tk, l.cp, l.ra, l.rp, "
+      "l.tc FROM items2 AS i LEFT JOIN bucket_limits AS l ON l.pk = i.pk "
+      "WHERE i.pk = ?1 AND i.sk = '#STATE'");
+  EXPECT_EQ(plan.find("SCAN"), std::string::npos) << plan;
 }
 
 TEST(SqliteStoreTest, DataPersistsAndIsSharedBetweenInstances) {
@@ -204,9 +256,9 @@ TEST(SqliteStoreTest, CorruptRowsThrowStoreErrorAndLeaveTheStoreUsable) {
   SqliteStore store(path);
   ASSERT_TRUE(store.Write(PutOf(MakeItem("p", "good"))).ok());
   RawDb db(path);
-  db.Exec("INSERT INTO items(pk, sk, data) VALUES('p', 'bad', '{\"PK\":{\"S\":')");
+  db.Exec("INSERT INTO items2(pk, sk, data) VALUES('p', 'bad', '{\"PK\":{\"S\":')");
   db.Exec(
-      "INSERT INTO items(pk, sk, data) VALUES('p', 'moved', "
+      "INSERT INTO items2(pk, sk, data) VALUES('p', 'moved', "
       "'{\"PK\":{\"S\":\"p\"},\"SK\":{\"S\":\"elsewhere\"}}')");
   EXPECT_THROW(store.Get({"p", "bad"}), StoreError);
   EXPECT_THROW(store.Get({"p", "moved"}), StoreError);
@@ -253,6 +305,46 @@ TEST(SqliteStoreTest, LockTimeoutIsARetryableStoreError) {
   EXPECT_TRUE(store.Get({"p", "s"}));
   other.Exec("ROLLBACK");
   EXPECT_TRUE(store.Write(PutOf(MakeItem("p", "t"))).ok());
+}
+
+// Writers of all processes queue on a lock of "<path>-lock" (a POSIX record
+// lock on its first byte) before BEGIN IMMEDIATE; the kernel drops it when
+// its holder dies, so a writer killed mid-transaction blocks nobody.
+TEST(SqliteStoreTest, AKilledHolderOfTheWriterLockBlocksNobody) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteStore store(path);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int fd = open((path + "-lock").c_str(), O_RDWR);
+    struct flock range = {};
+    range.l_type = F_WRLCK;
+    range.l_whence = SEEK_SET;
+    range.l_len = 1;
+    if (fd < 0 || fcntl(fd, F_SETLKW, &range) != 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    pause();  // holds the lock until killed
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    EXPECT_TRUE(store.Write(PutOf(MakeItem("p", "s"))).ok());
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(done);  // queued behind the holder
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  writer.join();
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(store.Get({"p", "s"}));
+  close(ready[0]);
+  close(ready[1]);
 }
 
 TEST(SqliteStoreTest, DeleteExpiredWorksInChunks) {
