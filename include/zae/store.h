@@ -246,6 +246,9 @@ struct ProvisionOptions {
 //
 // Ownership: every pointer in a BucketWrite is the caller's and only needs to
 // live for the call; the backend keeps none of them.
+// One known difference between the forms: a `ttl` attribute that is not a
+// number counts as absent for the native backends, while the Update's
+// condition fails on it. Nothing writes such a ttl; a hand-edited item could.
 struct BucketLimitDelta {
   std::string_view name;      // the limit name L
   int64_t consume_milli = 0;  // tk -= consume_milli, tc += consume_milli
@@ -289,7 +292,10 @@ struct BucketWrite {
   // non-zero ids on one bucket promise equal templates, so a backend may
   // reuse what it resolved for them. 0: no promise.
   int64_t usage_window = 0;
-  // ---- output (views: the caller's array of limit_count entries, or null)
+  // ---- output (views: the caller's array of limit_count entries, or null).
+  // status is always set; views, exists, rf and shard_count only when views
+  // is non-null (the default implementation then asks for the item back, and
+  // otherwise does not).
   BucketLimitView* views = nullptr;
   WriteStatus status = WriteStatus::kOk;
   bool exists = false;      // the item existed before the write
