@@ -52,6 +52,17 @@ void ApplyUpdateActions(const Update& u, Item& item) {
 
 }  // namespace
 
+bool UpdateSetsHold(const Update& u, const Item& item) {
+  for (const auto& [name, value] : u.set) {
+    auto it = item.find(name);
+    if (it == item.end() || !(it->second == value)) return false;
+  }
+  for (const auto& [name, value] : u.set_if_not_exists) {
+    if (!item.count(name)) return false;
+  }
+  return true;
+}
+
 ItemKey KeyOfOp(const WriteOp& op) {
   return std::visit(
       Overload{[](const Put& p) { return KeyOf(p.item); }, [](const Update& u) { return u.key; },

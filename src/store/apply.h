@@ -31,6 +31,11 @@ Change ApplyInPlace(const WriteOp& op, Item& item, bool exists, WriteResult& res
 TransactResult ApplyTransaction(const std::vector<WriteOp>& ops, const std::vector<Item*>& items,
                                 const std::vector<bool>& exists, std::vector<Change>& changes);
 
+// True when applying u's SET and SET-if-not-exists to `item` would change
+// nothing: every SET attribute already holds its value and every
+// SET-if-not-exists attribute exists.
+bool UpdateSetsHold(const Update& u, const Item& item);
+
 // WriteEach for backends without concurrent writes: runs every op through
 // store.Write in order, then rethrows the first error (the contract).
 std::vector<WriteResult> WriteEachInTurn(Store& store, const std::vector<WriteOp>& ops);

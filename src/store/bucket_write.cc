@@ -32,6 +32,25 @@ bool BucketWriteHolds(const BucketWrite& w, bool exists, const int64_t* ttl,
   return true;
 }
 
+void ValidateBucketWrite(const BucketWrite& w, bool usage_keys) {
+  if (!w.key) throw ValidationError("BucketWrite.key", "", "must not be null");
+  if (w.limit_count > 0 && !w.limits) {
+    throw ValidationError("BucketWrite.limits", "", "null with a non-zero limit_count");
+  }
+  if (w.usage_count > 0 && !w.usage) {
+    throw ValidationError("BucketWrite.usage", "", "null with a non-zero usage_count");
+  }
+  if (!usage_keys) return;
+  for (size_t i = 0; i < w.usage_count; ++i) {
+    bool dup = w.usage[i].key == *w.key;
+    for (size_t j = 0; j < i; ++j) dup = dup || w.usage[j].key == w.usage[i].key;
+    if (dup) {
+      throw ValidationError("transaction", w.usage[i].key.pk,
+                            "two operations address the same item");
+    }
+  }
+}
+
 Update BucketWriteAsUpdate(const BucketWrite& w) {
   Update u;
   u.key = *w.key;

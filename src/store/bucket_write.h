@@ -33,6 +33,10 @@ inline int64_t UsageTokens(const BucketLimitDelta& d) {
 bool BucketWriteHolds(const BucketWrite& w, bool exists, const int64_t* ttl,
                       const int64_t* const* tk);
 
+// Throws ValidationError for null pointers with non-zero counts and, with
+// `usage_keys`, for two of its items with one key (as Transact refuses).
+void ValidateBucketWrite(const BucketWrite& w, bool usage_keys);
+
 // The Update `w` is equivalent to (bucket item only): per limit, ADD -m to
 // tk and +m to tc (m != 0), the guards, attribute_exists(PK) and the ttl
 // check; return_new / return_old_on_failure when `w.views` asks for them.

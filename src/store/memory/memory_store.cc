@@ -45,7 +45,9 @@ struct MemoryStore::Record {
   // caller's id for that set of windows (BucketWrite::usage_window).
   std::vector<std::shared_ptr<Record>> usage;
   int64_t usage_window = 0;
-  uint64_t usage_gen = 0;               // bumped when `usage` changes
+  uint64_t usage_gen = 0;  // bumped when `usage` changes
+  // Per window, the snapshot's shape when its template's fields last held.
+  uint64_t usage_applied[kMaxWindows] = {~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}};
   UsageCell events_cells[kMaxWindows];  // total_events per window
 
   // ADD `delta` to the counter `name` of snapshot `snap` (window u) through
@@ -297,10 +299,21 @@ std::shared_ptr<BucketHandle> MemoryStore::OpenBucket(const ItemKey& key) {
 }
 
 void MemoryStore::WriteBuckets(BucketWrite* writes, size_t count) {
-  for (size_t i = 0; i < count; ++i) WriteBucket(writes[i]);
+  if (count > 0 && !writes) throw ValidationError("writes", "", "null with a non-zero count");
+  // Each write on its own; an error of one is rethrown after the others ran.
+  std::exception_ptr first_error;
+  for (size_t i = 0; i < count; ++i) {
+    try {
+      WriteBucket(writes[i]);
+    } catch (...) {
+      if (!first_error) first_error = std::current_exception();
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
 }
 
 void MemoryStore::WriteBucket(BucketWrite& w) {
+  store::ValidateBucketWrite(w, /*usage_keys=*/false);  // keys: below, unless cached
   constexpr size_t kMaxLimits = 16;
   constexpr size_t kMaxLocks = 5;
   if (w.limit_count > kMaxLimits || w.usage_count + 1 > kMaxLocks) {
@@ -338,9 +351,11 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
     store::ReadBucketOutputs(w, nullptr);
     return;
   }
-  // Same windows as last time: the cached snapshot records, no key compared.
+  // Same windows as last time: the cached snapshot records, no key compared
+  // (they were checked when first seen).
   const bool same_windows = w.usage_window != 0 && rec->usage_window == w.usage_window &&
                             rec->usage.size() >= w.usage_count;
+  if (!same_windows) store::ValidateBucketWrite(w, /*usage_keys=*/true);
   if (w.usage_count > 0) {
     Stripe* want[kMaxLocks];
     size_t n_want = 0;
@@ -406,6 +421,58 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
   const bool ok = store::BucketWriteHolds(w, true, rec->ttl, tk);
   w.status = ok ? WriteStatus::kOk : WriteStatus::kConditionFailed;
   if (ok) {
+    // Everything that can fail is checked before anything changes, so a
+    // failed write changes nothing: an attribute the write adds to must be
+    // a number or absent, on the bucket and on its snapshots.
+    auto addable = [](const Item& item, int64_t* cell, const std::string& attr) {
+      if (cell) return;  // a number
+      auto it = item.find(attr);
+      if (it != item.end() && !it->second.is_number()) {
+        throw StoreError("attribute " + attr + " is not a number");
+      }
+    };
+    for (size_t i = 0; i < w.limit_count; ++i) {
+      if (w.limits[i].consume_milli == 0) continue;
+      if (!cells[i]->tk) addable(rec->item, nullptr, store::BucketAttr(w.limits[i].name, "tk"));
+      if (!cells[i]->tc) addable(rec->item, nullptr, store::BucketAttr(w.limits[i].name, "tc"));
+    }
+    if (rec->usage.size() < w.usage_count) rec->usage.resize(w.usage_count);
+    Record* snaps[Record::kMaxWindows] = {};
+    for (size_t u = 0; u < w.usage_count; ++u) {
+      const Update& tmpl = w.usage[u];
+      std::shared_ptr<Record>& cached = rec->usage[u];
+      if (!cached || !cached->live || (!same_windows && cached->key != tmpl.key)) {
+        Stripe& st = StripeOf(tmpl.key.pk);
+        auto it = st.items.find(tmpl.key);
+        if (it != st.items.end()) {
+          cached = it->second;
+          ++rec->usage_gen;
+        } else {
+          cached.reset();
+        }
+      }
+      snaps[u] = cached.get();
+      auto counter_ok = [&](Record::UsageCell& c, std::string_view name) {
+        if (snaps[u]) {
+          if (c.cell && c.gen == rec->usage_gen && c.shape == snaps[u]->shape) return;  // a number
+          const std::string attr(name);
+          addable(snaps[u]->item, snaps[u]->Number(attr), attr);
+          return;
+        }
+        for (const auto* list : {&tmpl.set, &tmpl.set_if_not_exists}) {
+          for (const auto& [attr, v] : *list) {
+            if (attr == name && !v.is_number()) {
+              throw StoreError("attribute " + attr + " is not a number");
+            }
+          }
+        }
+      };
+      for (size_t i = 0; i < w.limit_count; ++i) {
+        if (store::UsageTokens(w.limits[i]) != 0) counter_ok(cells[i]->usage[u], w.limits[i].name);
+      }
+      if (w.usage_events != 0) counter_ok(rec->events_cells[u], store::kTotalEventsAttr);
+    }
+    // Apply.
     uint64_t shape = rec->shape;
     for (size_t i = 0; i < w.limit_count; ++i) {
       const int64_t m = w.limits[i].consume_milli;
@@ -415,33 +482,40 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
       rec->Add(cells[i]->tc, w.limits[i].name, "tc", m);
       if (rec->shape != shape) fetch(), shape = rec->shape;  // a tc was created
     }
-    if (rec->usage.size() < w.usage_count) rec->usage.resize(w.usage_count);
     for (size_t u = 0; u < w.usage_count; ++u) {
       const Update& tmpl = w.usage[u];
-      std::shared_ptr<Record>& snap = rec->usage[u];
-      if (!snap || !snap->live || (!same_windows && snap->key != tmpl.key)) {
-        Stripe& s = StripeOf(tmpl.key.pk);
-        auto it = s.items.find(tmpl.key);
-        if (it == s.items.end()) {
-          // A new window: make the snapshot item from its template.
-          Update create = tmpl;
-          create.add.clear();
-          create.condition = {};
-          WriteResult unused;
-          auto made = std::make_shared<Record>(&s, tmpl.key);
-          store::ApplyInPlace(create, made->item, false, unused);
-          it = s.items.emplace(tmpl.key, std::move(made)).first;
-        }
-        snap = it->second;
+      Update fields = tmpl;  // the template's SET / SET-if-not-exists only
+      fields.add.clear();
+      fields.condition = {};
+      if (!snaps[u]) {
+        // A new window: make the snapshot item from its template.
+        Stripe& st = StripeOf(tmpl.key.pk);
+        auto made = std::make_shared<Record>(&st, tmpl.key);
+        WriteResult unused;
+        store::ApplyInPlace(fields, made->item, false, unused);
+        rec->usage[u] = made;
+        snaps[u] = made.get();
+        st.items.emplace(tmpl.key, std::move(made));
         ++rec->usage_gen;
+        rec->usage_applied[u] = snaps[u]->shape;
+      } else if (snaps[u]->shape != rec->usage_applied[u]) {
+        // Changed by another write since this bucket last looked: the
+        // template's fields hold again after this write, as the Update's do.
+        if (!store::UpdateSetsHold(fields, snaps[u]->item)) {
+          WriteResult unused;
+          store::ApplyInPlace(fields, snaps[u]->item, true, unused);
+          snaps[u]->Invalidate();
+        }
+        rec->usage_applied[u] = snaps[u]->shape;
       }
+      Record& snap = *snaps[u];
       for (size_t i = 0; i < w.limit_count; ++i) {
         if (const int64_t tokens = store::UsageTokens(w.limits[i]); tokens != 0) {
-          rec->AddUsage(*snap, cells[i]->usage[u], w.limits[i].name, tokens);
+          rec->AddUsage(snap, cells[i]->usage[u], w.limits[i].name, tokens);
         }
       }
       if (w.usage_events != 0) {
-        rec->AddUsage(*snap, rec->events_cells[u], store::kTotalEventsAttr, w.usage_events);
+        rec->AddUsage(snap, rec->events_cells[u], store::kTotalEventsAttr, w.usage_events);
       }
     }
     if (w.usage_count > 0) rec->usage_window = w.usage_window;

@@ -797,15 +797,6 @@ void WriteWindow(Connection& c, const BucketWrite& w, size_t i) {
 
 // One BucketWrite inside the caller's BEGIN IMMEDIATE transaction.
 void WriteBucketIn(Connection& c, BucketWrite& w) {
-  // The generic path's Transact refuses two operations on one item.
-  for (size_t i = 0; i < w.usage_count; ++i) {
-    bool dup = w.usage[i].key == *w.key;
-    for (size_t j = 0; j < i; ++j) dup = dup || w.usage[j].key == w.usage[i].key;
-    if (dup) {
-      throw ValidationError("transaction", w.usage[i].key.pk,
-                            "two operations address the same item");
-    }
-  }
   bool typed = IsBucketSk(w.key->sk) && w.limit_count <= kMaxHotLimits;
   for (size_t i = 0; typed && i < w.limit_count; ++i) {
     for (size_t j = 0; j < i; ++j) typed = typed && w.limits[j].name != w.limits[i].name;
@@ -870,16 +861,6 @@ void WriteBucketIn(Connection& c, BucketWrite& w) {
   for (size_t i = 0; i < w.usage_count; ++i) WriteWindow(c, w, i);
   w.status = WriteStatus::kOk;
   FillViews(w, rows.data());
-}
-
-void ValidateBucketWrite(const BucketWrite& w) {
-  if (!w.key) throw ValidationError("BucketWrite.key", "", "must not be null");
-  if (w.limit_count > 0 && !w.limits) {
-    throw ValidationError("BucketWrite.limits", "", "null with a non-zero limit_count");
-  }
-  if (w.usage_count > 0 && !w.usage) {
-    throw ValidationError("BucketWrite.usage", "", "null with a non-zero usage_count");
-  }
 }
 
 }  // namespace
@@ -1221,7 +1202,7 @@ void SqliteStore::WriteBuckets(BucketWrite* writes, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     BucketWrite& w = writes[i];
     try {
-      ValidateBucketWrite(w);
+      store::ValidateBucketWrite(w, /*usage_keys=*/true);
       // The same calls the default implementation counts.
       Count(w.usage_count == 0 ? kUpdateItem : kTransactWriteItems);
       RunWrite([&](Connection& c) {

@@ -1,7 +1,8 @@
-// SqliteStore::WriteBuckets (typed tables) against the definition: the
-// base class's generic path (Store::WriteBuckets -> Update / Transact) run
-// on a second SqliteStore. Every write's outputs and every item afterwards
-// must be identical.
+// The native WriteBuckets of the embedded stores (memory: typed records;
+// SQLite: typed tables) against the definition: the base class's generic
+// path (Store::WriteBuckets -> Update / Transact) run on a second store of
+// the same kind. Every write's outputs and every item afterwards must be
+// identical.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 #include "store/store_test_util.h"
 #include "zae/errors.h"
+#include "zae/memory_store.h"
 #include "zae/sqlite_store.h"
 
 namespace zae {
@@ -63,10 +65,19 @@ struct Step {
   ItemKey key = kBucket;
 };
 
-class TypedVsGeneric : public ::testing::Test {
+std::unique_ptr<Store> MakeStore(const std::string& kind, const std::string& path) {
+  if (kind == "memory") return std::make_unique<MemoryStore>();
+  return std::make_unique<SqliteStore>(path);
+}
+
+class TypedVsGeneric : public ::testing::TestWithParam<std::string> {
  protected:
-  TypedVsGeneric() : typed_(dir_.path() + "/typed.db"), generic_(dir_.path() + "/generic.db") {
-    for (SqliteStore* s : {&typed_, &generic_}) EXPECT_TRUE(s->Write(Put{BucketItem()}).ok());
+  TypedVsGeneric()
+      : typed_holder_(MakeStore(GetParam(), dir_.path() + "/typed.db")),
+        generic_holder_(MakeStore(GetParam(), dir_.path() + "/generic.db")),
+        typed_(*typed_holder_),
+        generic_(*generic_holder_) {
+    for (Store* s : {&typed_, &generic_}) EXPECT_TRUE(s->Write(Put{BucketItem()}).ok());
   }
 
   // Runs `step` on both stores and compares the outputs.
@@ -127,7 +138,9 @@ class TypedVsGeneric : public ::testing::Test {
   }
 
   ScratchDir dir_;
-  SqliteStore typed_, generic_;
+  std::unique_ptr<Store> typed_holder_, generic_holder_;
+  Store& typed_;    // runs its native WriteBuckets
+  Store& generic_;  // runs Store::WriteBuckets, the definition
   std::vector<WriteStatus> statuses_;
 };
 
@@ -136,7 +149,7 @@ BucketLimitDelta D(std::string_view name, int64_t milli, bool guard = true,
   return {name, milli, guard, guard_milli < 0 ? milli : guard_milli, count_usage};
 }
 
-TEST_F(TypedVsGeneric, EveryShapeOfWriteGivesTheSameItems) {
+TEST_P(TypedVsGeneric, EveryShapeOfWriteGivesTheSameItems) {
   const int64_t kMax = std::numeric_limits<int64_t>::max();
   const int64_t kMin = std::numeric_limits<int64_t>::min();
   // Warm acquires: the first creates both windows, the rest only add.
@@ -177,12 +190,12 @@ TEST_F(TypedVsGeneric, EveryShapeOfWriteGivesTheSameItems) {
   EXPECT_GE(std::count(statuses_.begin(), statuses_.end(), WriteStatus::kConditionFailed), 5);
 }
 
-TEST_F(TypedVsGeneric, SnapshotsChangedBehindTheWarmPathStayExact) {
+TEST_P(TypedVsGeneric, SnapshotsChangedBehindTheWarmPathStayExact) {
   Run({{D("rpm", 1000)}});
   Run({{D("rpm", 1000)}});
   // Another writer changes a snapshot (a SET attribute, a counter, a new
   // attribute): the next warm write must see it, not its memory of the item.
-  for (SqliteStore* s : {&typed_, &generic_}) {
+  for (Store* s : {&typed_, &generic_}) {
     Update u;
     u.key = {kEntityPk, "#USAGE#r#2026-12-01T08:00:00Z"};
     u.set = {{"entity_id", Value("someone-else")}, {"note", Value("x")}};
@@ -211,7 +224,7 @@ TEST_F(TypedVsGeneric, SnapshotsChangedBehindTheWarmPathStayExact) {
   ExpectSameItems();
 }
 
-TEST_F(TypedVsGeneric, RefusesNullInputs) {
+TEST_P(TypedVsGeneric, RefusesNullInputs) {
   BucketWrite w;
   EXPECT_THROW(typed_.WriteBuckets(&w, 1), ValidationError);  // no key
   w.key = &kBucket;
@@ -221,7 +234,7 @@ TEST_F(TypedVsGeneric, RefusesNullInputs) {
   typed_.WriteBuckets(nullptr, 0);
 }
 
-TEST_F(TypedVsGeneric, OneFailingWriteDoesNotStopTheOthers) {
+TEST_P(TypedVsGeneric, OneFailingWriteDoesNotStopTheOthers) {
   const std::vector<BucketLimitDelta> ok = {D("rpm", 1000)};
   BucketWrite w[3];
   w[0].key = &kBucket;
@@ -237,6 +250,9 @@ TEST_F(TypedVsGeneric, OneFailingWriteDoesNotStopTheOthers) {
 // The typed path across processes: guarded writes from 3 processes x 2
 // threads on one bucket never overdraw it, and the usage counters count
 // exactly the writes that succeeded.
+INSTANTIATE_TEST_SUITE_P(Stores, TypedVsGeneric, ::testing::Values("memory", "sqlite"),
+                         [](const auto& p) { return p.param; });
+
 TEST(SqliteWriteBucketsTest, GuardedWritesFromSeveralProcessesStayExact) {
   ScratchDir dir;
   const std::string path = dir.path() + "/zae.db";
