@@ -8,8 +8,10 @@
 //    buckets in the reference's table (the like-for-like baseline for
 //    `zae-limiter bench` at the same number in flight).
 #include <benchmark/benchmark.h>
+
 #include <sys/resource.h>
 #include <unistd.h>
+#include "calibration.h"
 
 #include <algorithm>
 #include <cstdlib>

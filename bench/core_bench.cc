@@ -2,6 +2,8 @@
 // limits. Run: build/release/bench/zae_core_bench
 #include <benchmark/benchmark.h>
 
+#include "calibration.h"
+
 #include <vector>
 
 #include "zae/bucket.h"

@@ -4,8 +4,10 @@
 // heap allocations per operation (a counting operator new) and heap bytes
 // per bucket. Run: build/release/bench/zae_limiter_bench
 #include <benchmark/benchmark.h>
+
 #include <malloc.h>
 #include <unistd.h>
+#include "calibration.h"
 
 #include <atomic>
 #include <cstdlib>

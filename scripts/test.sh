@@ -3,6 +3,9 @@
 # builds a release (-Werror) and an ASan+UBSan configuration, starts
 # DynamoDB Local, runs every test in both, runs the fuzzers briefly, and
 # checks formatting. DynamoDB Local is stopped by PID even when tests fail.
+# The ASan build is also the coverage build (gcov): its run ends with the
+# coverage table and fails under scripts/coverage-threshold. The release
+# build runs the benchmark regression guard. Both: docs/development.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,9 +24,9 @@ step "configure + build (release, -Werror)"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DZAE_WERROR=ON >/dev/null
 cmake --build build/release -j"$jobs"
 
-step "configure + build (asan+ubsan)"
+step "configure + build (asan+ubsan, coverage)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
-  -DZAE_SANITIZE=ON -DZAE_BUILD_BENCH=OFF -DZAE_WERROR=ON >/dev/null
+  -DZAE_SANITIZE=ON -DZAE_COVERAGE=ON -DZAE_BUILD_BENCH=OFF -DZAE_WERROR=ON >/dev/null
 cmake --build build/asan -j"$jobs"
 
 step "start DynamoDB Local"
@@ -36,9 +39,16 @@ echo "DynamoDB Local at $ZAE_TEST_DYNAMODB_ENDPOINT"
 step "tests (release)"
 ctest --test-dir build/release --output-on-failure -j"$jobs" --timeout 600
 
-step "tests (asan+ubsan)"
+step "benchmark regression guard (release)"
+python3 scripts/bench_guard.py --build build/release
+
+step "tests (asan+ubsan, coverage)"
+find build/asan -name '*.gcda' -delete  # counts from this run only
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 900
+
+step "coverage (asan build)"
+python3 scripts/coverage.py build/asan
 
 if [[ -x scripts/fuzz.sh ]]; then
   step "fuzz (bounded)"

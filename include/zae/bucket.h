@@ -87,6 +87,9 @@ inline int64_t ToMilli(int64_t tokens) {
 }
 
 // Saturating int64 arithmetic used by every store when applying ADD deltas.
+// -a, saturating: -INT64_MIN is INT64_MAX.
+inline int64_t SaturatingNeg(int64_t a) { return a == INT64_MIN ? INT64_MAX : -a; }
+
 inline int64_t SaturatingAdd(int64_t a, int64_t b) {
   int64_t out;
   if (__builtin_add_overflow(a, b, &out)) return b < 0 ? INT64_MIN : INT64_MAX;

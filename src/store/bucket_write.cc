@@ -57,7 +57,7 @@ Update BucketWriteAsUpdate(const BucketWrite& w) {
   for (size_t i = 0; i < w.limit_count; ++i) {
     const BucketLimitDelta& d = w.limits[i];
     if (d.consume_milli != 0) {
-      u.add.emplace_back(BucketAttr(d.name, "tk"), SaturatingAdd(0, -d.consume_milli));
+      u.add.emplace_back(BucketAttr(d.name, "tk"), SaturatingNeg(d.consume_milli));
       u.add.emplace_back(BucketAttr(d.name, "tc"), d.consume_milli);
     }
   }

@@ -477,22 +477,27 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
     for (size_t i = 0; i < w.limit_count; ++i) {
       const int64_t m = w.limits[i].consume_milli;
       if (m == 0) continue;
-      rec->Add(cells[i]->tk, w.limits[i].name, "tk", SaturatingAdd(0, -m));
+      rec->Add(cells[i]->tk, w.limits[i].name, "tk", SaturatingNeg(m));
       if (rec->shape != shape) fetch(), shape = rec->shape;  // a tk was created
       rec->Add(cells[i]->tc, w.limits[i].name, "tc", m);
       if (rec->shape != shape) fetch(), shape = rec->shape;  // a tc was created
     }
     for (size_t u = 0; u < w.usage_count; ++u) {
       const Update& tmpl = w.usage[u];
-      Update fields = tmpl;  // the template's SET / SET-if-not-exists only
-      fields.add.clear();
-      fields.condition = {};
+      // The template's SET / SET-if-not-exists only (copied on the rare
+      // writes that need it: a new window, or a snapshot changed meanwhile).
+      auto fields_of = [&] {
+        Update fields = tmpl;
+        fields.add.clear();
+        fields.condition = {};
+        return fields;
+      };
       if (!snaps[u]) {
         // A new window: make the snapshot item from its template.
         Stripe& st = StripeOf(tmpl.key.pk);
         auto made = std::make_shared<Record>(&st, tmpl.key);
         WriteResult unused;
-        store::ApplyInPlace(fields, made->item, false, unused);
+        store::ApplyInPlace(fields_of(), made->item, false, unused);
         rec->usage[u] = made;
         snaps[u] = made.get();
         st.items.emplace(tmpl.key, std::move(made));
@@ -501,9 +506,9 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
       } else if (snaps[u]->shape != rec->usage_applied[u]) {
         // Changed by another write since this bucket last looked: the
         // template's fields hold again after this write, as the Update's do.
-        if (!store::UpdateSetsHold(fields, snaps[u]->item)) {
+        if (!store::UpdateSetsHold(tmpl, snaps[u]->item)) {
           WriteResult unused;
-          store::ApplyInPlace(fields, snaps[u]->item, true, unused);
+          store::ApplyInPlace(fields_of(), snaps[u]->item, true, unused);
           snaps[u]->Invalidate();
         }
         rec->usage_applied[u] = snaps[u]->shape;

@@ -849,7 +849,7 @@ void WriteBucketIn(Connection& c, BucketWrite& w) {
     const int64_t m = w.limits[l].consume_milli;
     if (m == 0) continue;
     // Exactly the generic ADDs: tk += (0 - m) and tc += m, both saturating.
-    rows[l][0] = SaturatingAdd(*rows[l][0], SaturatingAdd(0, -m));
+    rows[l][0] = SaturatingAdd(*rows[l][0], SaturatingNeg(m));
     rows[l][4] = SaturatingAdd(*rows[l][4], m);
     up.BindView(1, w.key->pk);
     up.BindView(2, w.limits[l].name);
