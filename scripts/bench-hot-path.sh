@@ -28,12 +28,7 @@ fi
 echo "== new build"
 build/release/bench/zae_limiter_bench "${gb[@]}" | tee "$out/hotpath-new-gb.txt"
 echo "== rival: rate-limiter-flexible (Node.js)"
-rival=build/rival
-if [[ ! -d $rival/node_modules/rate-limiter-flexible ]]; then
-  mkdir -p "$rival"
-  (cd "$rival" && npm init -y >/dev/null && npm install --no-audit --no-fund rate-limiter-flexible@5 >/dev/null)
-fi
-NODE_PATH=$rival/node_modules node bench/rival/rate_limiter_flexible.js 1
+scripts/rival.sh 1
 echo "== zae-limiter bench"
 for s in noop single; do
   build/release/src/cli/zae-limiter --store memory: bench -s "$s" --duration 2 --warmup 0.5

@@ -21,16 +21,8 @@ echo "== micro-benchmarks"
 build/release/bench/zae_core_bench --benchmark_min_time=0.5
 build/release/bench/zae_limiter_bench --benchmark_min_time=0.5
 build/release/bench/zae_aws_bench --benchmark_filter=-DynamoLocal --benchmark_min_time=1
-# The rival in memory, in the same run: rate-limiter-flexible's
-# RateLimiterMemory on Node.js (npm, installed under build/rival/ only here,
-# never by the test command).
 echo "== rival: rate-limiter-flexible (Node.js)"
-rival=build/rival
-if [[ ! -d $rival/node_modules/rate-limiter-flexible ]]; then
-  mkdir -p "$rival"
-  (cd "$rival" && npm init -y >/dev/null && npm install --no-audit --no-fund rate-limiter-flexible@5 >/dev/null)
-fi
-NODE_PATH=$rival/node_modules node bench/rival/rate_limiter_flexible.js 1
+scripts/rival.sh 1
 
 run() {  # store label args...
   local store=$1 label=$2
