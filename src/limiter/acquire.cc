@@ -33,20 +33,26 @@ ResolvedLimits RateLimiterImpl::ResolveWithFallback(
 
 AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::string& resource,
                                        const Amounts& consume, const AcquireOptions& options) {
-  // A warm bucket first: it only admits names and amounts the slow path
-  // validated before, so validation runs when it does not apply.
-  bool to_slow = false;
-  if (options_.speculative_writes && !options.limits) {
+  // Store failures follow on_unavailable; bad input and denials-as-errors
+  // do not (only store failures may become admits).
+  auto under_policy = [&](auto&& body) -> std::optional<AcquireResult> {
     try {
-      if (auto warm = WarmPath(entity_id, resource, consume, clock_.NowMs(), &to_slow)) {
-        return std::move(*warm);
-      }
+      return body();
     } catch (const ValidationError&) {
       throw;
     } catch (const RateLimitError&) {
       throw;
     } catch (const std::exception& e) {
       return Unavailable(e, options, entity_id, resource);
+    }
+  };
+  // A warm bucket first: it only admits names and amounts the slow path
+  // validated before, so validation runs when it does not apply.
+  bool to_slow = false;
+  if (options_.speculative_writes && !options.limits) {
+    if (auto warm = under_policy(
+            [&] { return WarmPath(entity_id, resource, consume, clock_.NowMs(), &to_slow); })) {
+      return std::move(*warm);
     }
   }
   ValidateIdentifier(entity_id);
@@ -64,7 +70,7 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
     }
   }
   if (options.limits) ValidateLimits(*options.limits);
-  try {
+  return *under_policy([&]() -> std::optional<AcquireResult> {
     const int64_t now = clock_.NowMs();
     // The slow path refills the shard the fast path found short, so every
     // shard gets refilled, not only a random one.
@@ -82,13 +88,7 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
       return std::move(*slow);
     }
     throw StoreError("no result from the store");
-  } catch (const ValidationError&) {
-    throw;
-  } catch (const RateLimitError&) {
-    throw;
-  } catch (const std::exception& e) {
-    return Unavailable(e, options, entity_id, resource);
-  }
+  });
 }
 
 OnUnavailable RateLimiterImpl::ResolveMode(const AcquireOptions& options) {

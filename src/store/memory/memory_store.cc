@@ -341,16 +341,24 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
   bucket_stripe->mu.lock();
   locked[n_locked++] = bucket_stripe;
   ++(w.usage_count > 0 ? bucket_stripe->typed_transactions : bucket_stripe->typed_updates);
-  if (!rec || !rec->live) {
+  // A record found by key (no handle, or the handle's was erased) is held
+  // here, so it outlives a relock below even if another call erases it.
+  std::shared_ptr<Record> held;
+  // Finds the live record by key; false (the write failed) when there is none.
+  auto find_live = [&] {
+    if (rec && rec->live) return true;
     auto it = bucket_stripe->items.find(*w.key);
-    rec = it == bucket_stripe->items.end() ? nullptr : it->second.get();
-  }
-  w.exists = rec != nullptr;
-  if (!rec) {
-    w.status = WriteStatus::kConditionFailed;
-    store::ReadBucketOutputs(w, nullptr);
-    return;
-  }
+    held = it == bucket_stripe->items.end() ? nullptr : it->second;
+    rec = held.get();
+    w.exists = rec != nullptr;
+    if (!rec) {
+      w.status = WriteStatus::kConditionFailed;
+      store::ReadBucketOutputs(w, nullptr);
+    }
+    return rec != nullptr;
+  };
+  w.exists = true;
+  if (!find_live()) return;
   // Same windows as last time: the cached snapshot records, no key compared
   // (they were checked when first seen).
   const bool same_windows = w.usage_window != 0 && rec->usage_window == w.usage_window &&
@@ -392,16 +400,7 @@ void MemoryStore::WriteBucket(BucketWrite& w) {
         want[i]->mu.lock();
         locked[n_locked++] = want[i];
       }
-      if (!rec->live) {
-        auto it = bucket_stripe->items.find(*w.key);
-        rec = it == bucket_stripe->items.end() ? nullptr : it->second.get();
-        w.exists = rec != nullptr;
-        if (!rec) {
-          w.status = WriteStatus::kConditionFailed;
-          store::ReadBucketOutputs(w, nullptr);
-          return;
-        }
-      }
+      if (!find_live()) return;  // erased while the stripes were unlocked
     }
   }
   rec->Validate();
