@@ -31,8 +31,11 @@ start() {
   install
   mkdir -p "$state"
   local port; port=${ZAE_DYNAMODB_PORT:-$(free_port)}
-  java -Djava.library.path="$dir/emulator/DynamoDBLocal_lib" -jar "$dir/emulator/DynamoDBLocal.jar" \
-    -inMemory -port "$port" >"$state/log" 2>&1 &
+  # No telemetry: -disableTelemetry stops the sending, DDB_LOCAL_TELEMETRY=0
+  # also stops it writing dynamodb-local-metadata.json (into its working
+  # directory, which is the state directory in case a version ignores both).
+  (cd "$state" && DDB_LOCAL_TELEMETRY=0 exec java -Djava.library.path="$dir/emulator/DynamoDBLocal_lib" \
+    -jar "$dir/emulator/DynamoDBLocal.jar" -inMemory -disableTelemetry -port "$port" >"$state/log" 2>&1) &
   echo $! >"$state/pid"
   echo "$port" >"$state/port"
   for _ in $(seq 1 150); do

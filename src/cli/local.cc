@@ -179,12 +179,17 @@ int Up(Context& ctx, const LocalArgs& a) {
     }
     const int null = open("/dev/null", O_RDONLY);
     if (null >= 0) dup2(null, STDIN_FILENO);
+    // No telemetry: -disableTelemetry stops the sending, DDB_LOCAL_TELEMETRY=0
+    // also stops it writing dynamodb-local-metadata.json into its working
+    // directory, which is the state directory in case a version ignores both.
+    setenv("DDB_LOCAL_TELEMETRY", "0", 1);
+    if (chdir(state.c_str()) != 0) _exit(126);
     if (a.persist) {
       execlp("java", "java", lib.c_str(), "-jar", jar.c_str(), "-sharedDb", "-dbPath", data.c_str(),
-             "-port", port.c_str(), static_cast<char*>(nullptr));
+             "-disableTelemetry", "-port", port.c_str(), static_cast<char*>(nullptr));
     } else {
-      execlp("java", "java", lib.c_str(), "-jar", jar.c_str(), "-inMemory", "-port", port.c_str(),
-             static_cast<char*>(nullptr));
+      execlp("java", "java", lib.c_str(), "-jar", jar.c_str(), "-inMemory", "-disableTelemetry",
+             "-port", port.c_str(), static_cast<char*>(nullptr));
     }
     _exit(127);
   }
