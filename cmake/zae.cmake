@@ -22,6 +22,7 @@ function(zae_library name)
     # Atomic counters: several tests run threads, and their counts must add up.
     target_compile_options(${name} PRIVATE --coverage -fprofile-update=atomic)
   endif()
-  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include ${ZAE_GENERATED_INCLUDE_DIR}
+                                                 ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(${name} PUBLIC ${L_DEPS})
 endfunction()

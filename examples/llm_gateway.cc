@@ -2,13 +2,17 @@
 // the real token count when the call returns, and cascade from an API key
 // to its project so the project's budget is shared by all its keys.
 //
-//   build/release/examples/llm_gateway [sqlite-path]
+//   build/release/examples/llm_gateway [store-url]
+//
+// The store URL is any that zae::OpenStore takes: "memory:" (the default),
+// "sqlite:PATH", "dynamodb://TABLE?region=R&endpoint=URL".
 #include <cstdio>
+#include <exception>
 #include <memory>
 
-#include "zae/memory_store.h"
 #include "zae/rate_limiter.h"
-#include "zae/sqlite_store.h"
+#include "zae/store.h"
+#include "zae/version.h"
 
 namespace {
 
@@ -17,13 +21,9 @@ int64_t CallModel(int64_t prompt_tokens) { return prompt_tokens + 180; }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::shared_ptr<zae::Store> store;
-  if (argc > 1) {
-    store = std::make_shared<zae::SqliteStore>(argv[1]);
-  } else {
-    store = std::make_shared<zae::MemoryStore>();
-  }
+int Run(int argc, char** argv) {
+  std::printf("zae-limiter %s\n", ZAE_VERSION_STRING);
+  std::shared_ptr<zae::Store> store = zae::OpenStore(argc > 1 ? argv[1] : "memory:");
   auto limiter = zae::RateLimiter::Open(store);
 
   // Ops set these once (or with `zae-limiter`); they can change at run time.
@@ -54,4 +54,13 @@ int main(int argc, char** argv) {
     std::printf("available %s: %lld\n", name.c_str(), static_cast<long long>(tokens));
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {  // a bad store URL, a store that fails
+    std::fprintf(stderr, "llm_gateway: %s\n", e.what());
+    return 1;
+  }
 }

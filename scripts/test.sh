@@ -5,7 +5,9 @@
 # checks formatting. DynamoDB Local is stopped by PID even when tests fail.
 # The ASan build is also the coverage build (gcov): its run ends with the
 # coverage table and fails under scripts/coverage-threshold. The release
-# build runs the benchmark regression guard. Both: docs/development.md.
+# build runs the benchmark regression guard and the consumer test (the
+# installed library used from another project, and the .deb). All of it:
+# docs/development.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -39,6 +41,9 @@ echo "DynamoDB Local at $ZAE_TEST_DYNAMODB_ENDPOINT"
 step "tests (release)"
 ctest --test-dir build/release --output-on-failure -j"$jobs" --timeout 600
 
+step "consumer test: install, find_package, pkg-config, .deb (release)"
+scripts/consumer-test.sh build/release
+
 step "benchmark regression guard (release)"
 python3 scripts/bench_guard.py --build build/release
 
@@ -53,6 +58,14 @@ python3 scripts/coverage.py build/asan
 if [[ -x scripts/fuzz.sh ]]; then
   step "fuzz (bounded)"
   scripts/fuzz.sh "${ZAE_FUZZ_SECONDS:-10}"
+fi
+
+step "work tree left clean"
+# DynamoDB Local runs without telemetry and writes nothing into the tree.
+stray=$(find . -path ./.cache -prune -o -name dynamodb-local-metadata.json -print)
+if [[ -n $stray ]]; then
+  echo "DynamoDB Local wrote telemetry metadata: $stray" >&2
+  exit 1
 fi
 
 step "all tests passed"

@@ -16,13 +16,14 @@
 
 #include "zae/clock.h"
 #include "zae/store.h"
+#include "zae/version.h"
 
 namespace zae {
 
 // Schema version this client writes (the reference's CURRENT_SCHEMA_VERSION).
 inline constexpr const char* kSchemaVersion = "0.10.0";
 // Version of this library, recorded as updated_by "client:{version}".
-inline constexpr const char* kLibraryVersion = "0.1.0";
+inline constexpr const char* kLibraryVersion = ZAE_VERSION_STRING;
 
 struct VersionRecord {
   std::string schema_version;

@@ -190,8 +190,8 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   // options work before and after the command name.
   app.fallthrough();
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("zae-limiter ") + kLibraryVersion + " (schema " +
-                                        kSchemaVersion + ")");
+  app.set_version_flag("--version", std::string("zae-limiter ") + kLibraryVersion + " (commit " +
+                                        kBuildCommit + ", schema " + kSchemaVersion + ")");
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("Error: ") + e.what() + "\nRun with --help for more information.\n";
   });

@@ -19,6 +19,10 @@
 
 namespace zae::cli {
 
+// The git commit this binary was built from ("unknown" outside a checkout);
+// generated at build time by cmake/build_info.cmake.
+extern const char* const kBuildCommit;
+
 enum ExitCode : int {
   kExitOk = 0,
   kExitError = 1,

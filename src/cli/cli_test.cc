@@ -11,11 +11,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "rapidjson/document.h"
+#include "zae/version.h"
 
 namespace {
 
@@ -131,7 +133,8 @@ bool Contains(const std::string& s, const std::string& part) {
 TEST_F(CliTest, VersionAndHelp) {
   Result r = RunRaw({"--version"});
   EXPECT_EQ(r.code, 0);
-  EXPECT_TRUE(Contains(r.out, "zae-limiter 0.1.0")) << r.out;
+  EXPECT_TRUE(Contains(r.out, std::string("zae-limiter ") + ZAE_VERSION_STRING + " (commit "))
+      << r.out;
   for (std::vector<std::string> args : {std::vector<std::string>{"--help"},
                                         {"entity", "--help"},
                                         {"entity", "create", "--help"},
@@ -224,8 +227,9 @@ TEST_F(CliTest, DeployStatusVersionCheck) {
   EXPECT_STREQ(d["version"]["schema_version"].GetString(), "0.10.0");
   EXPECT_STREQ(d["namespaces"][0].GetString(), "default");
   d = Json({"version"});
-  EXPECT_STREQ(d["client_version"].GetString(), "0.1.0");
-  EXPECT_STREQ(d["stored"]["updated_by"].GetString(), "cli:0.1.0");
+  EXPECT_STREQ(d["client_version"].GetString(), ZAE_VERSION_STRING);
+  EXPECT_EQ(std::string(d["stored"]["updated_by"].GetString()),
+            std::string("cli:") + ZAE_VERSION_STRING);
   EXPECT_TRUE(Contains(Ok({"check"}), "OK: compatible"));
   EXPECT_TRUE(Contains(Ok({"status"}), "schema_version"));
   EXPECT_TRUE(Contains(Ok({"version"}), "compatibility"));
@@ -626,6 +630,22 @@ TEST_F(CliTest, LocalUpDown) {
   EXPECT_TRUE(Contains(r.out, "\"running\": true")) << r.out;
   r = RunRaw({"local", "status"}, env);
   EXPECT_TRUE(Contains(r.out, "running (pid")) << r.out;
+  {
+    // Started without telemetry, and it wrote no metadata file anywhere.
+    const size_t at = r.out.find("running (pid ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string pid = std::to_string(std::stol(r.out.substr(at + 13)));
+    std::ifstream cmdline_file("/proc/" + pid + "/cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), {});
+    EXPECT_TRUE(Contains(cmdline, std::string("-disableTelemetry\0", 18))) << pid;
+    std::ifstream environ_file("/proc/" + pid + "/environ");
+    std::string environ((std::istreambuf_iterator<char>(environ_file)), {});
+    EXPECT_TRUE(Contains(environ, std::string("DDB_LOCAL_TELEMETRY=0\0", 22))) << pid;
+    const fs::path cwd = fs::read_symlink("/proc/" + pid + "/cwd");
+    EXPECT_NE(cwd, fs::current_path());
+    EXPECT_FALSE(fs::exists(cwd / "dynamodb-local-metadata.json")) << cwd;
+    EXPECT_FALSE(fs::exists(fs::current_path() / "dynamodb-local-metadata.json"));
+  }
   EXPECT_TRUE(Contains(RunRaw({"local", "env"}, env).out, ":" + port + "'"));
   r = RunRaw({"local", "up", "--port", port}, env);  // idempotent
   EXPECT_TRUE(Contains(r.out, "already running")) << r.out;
