@@ -73,6 +73,9 @@ class DynamoDbStore final : public Store {
                                             bool consistent = false) override;
   WriteResult Write(const WriteOp& op) override;
   std::vector<WriteResult> WriteEach(const std::vector<WriteOp>& ops) override;
+  // All requests in flight at once; completes on an I/O thread.
+  void WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback done) override;
+  bool OnCompletionThread() const override;
   TransactResult Transact(const std::vector<WriteOp>& ops) override;
   void BatchWrite(const std::vector<WriteOp>& puts_or_deletes) override;
   QueryPage Query(const QueryRequest& request) override;

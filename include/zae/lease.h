@@ -16,9 +16,23 @@
 // still active and may be retried or rolled back); a failing rollback from
 // the destructor is swallowed.
 // Thread safety: single owner; not thread-safe. Movable, not copyable.
+//
+// Asynchronous commit and rollback (CommitAsync, RollbackAsync) write the
+// same as Commit/Rollback and complete through a callback or a future; who
+// runs the callback is said in include/zae/rate_limiter.h ("Asynchronous
+// API"). The lease is inactive as soon as the call returns, and the write
+// owns everything it needs: the Lease, its limiter and its store may be
+// destroyed while it is in flight. A failed asynchronous commit rolls the
+// lease back (refunds the initial consumption) exactly once before it
+// reports the commit's error: there is no lease left to retry with. A
+// Lease destroyed on a completion thread (inside a callback) commits or
+// rolls back asynchronously instead of blocking that thread.
 #ifndef ZAE_LEASE_H_
 #define ZAE_LEASE_H_
 
+#include <exception>
+#include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +81,16 @@ class Lease {
   void Commit();
   void Rollback();
 
+  // `done` runs once with a null error when the write is durable (or there
+  // was nothing to write), else with the error Commit()/Rollback() would
+  // have thrown; it may be empty. Throw LeaseExpiredError at once when the
+  // lease is not active.
+  using DoneCallback = std::function<void(std::exception_ptr error)>;
+  void CommitAsync(DoneCallback done);
+  void RollbackAsync(DoneCallback done);
+  std::future<void> CommitAsync();
+  std::future<void> RollbackAsync();
+
   // Net consumption per limit name, summed over entities.
   Amounts consumed() const;
   // One entry per limit of every bucket the lease touched. Built on demand
@@ -104,6 +128,10 @@ class Lease {
   // added to the usage snapshots' total_events.
   template <class Delta>
   void WriteDeltas(Delta delta, int64_t events);
+  // The same writes as owned operations, for an asynchronous call.
+  template <class Delta>
+  std::vector<WriteOp> DeltaOps(Delta delta) const;
+  void FinishAsync(bool commit, DoneCallback done);
 
   BucketWriter* writer_ = nullptr;
   // Keeps the writer and the LeaseLimits alive (a warm bucket, or a block

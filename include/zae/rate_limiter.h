@@ -19,13 +19,39 @@
 //
 // Thread safety: RateLimiter is thread-safe; share one per process and
 // namespace. A Lease has a single owner and is not thread-safe.
+//
+// Asynchronous API. AcquireAsync, AvailableAsync and the lease's
+// CommitAsync/RollbackAsync do what their synchronous forms do and complete
+// through a callback or a std::future (poll it with wait_for(0s), or wait).
+// Acquire is the same implementation run on the calling thread.
+//   - Memory and SQLite stores complete inline: the callback has run (the
+//     future is ready) when the call returns.
+//   - DynamoDB: a warm acquire is one request, sent and completed on the
+//     client's I/O threads: no thread waits for it, so one thread keeps
+//     many acquires in flight. What needs more than that request (the
+//     first acquire of a bucket, a refill, a cascade's parent, contention,
+//     shard moves, store errors and the on_unavailable policy, Available)
+//     continues on the limiter's pool of `async_threads` threads.
+//   - The callback runs on the thread that completed the call (the caller's
+//     thread inline, a DynamoDB I/O thread, or a pool thread), or is handed
+//     to RateLimiterOptions::executor when one is set. On an I/O thread it
+//     must be short and must not block: synchronous calls of the limiter, a
+//     Lease or the store throw StoreError there instead of deadlocking;
+//     starting more asynchronous calls is fine.
+//   - Errors arrive as the exception_ptr (the future rethrows it): the same
+//     types the synchronous form throws, input errors included.
+//   - Ownership: each call keeps the limiter's state and the store alive
+//     until it completes, so the RateLimiter (and a future) may be
+//     destroyed while calls are in flight; their callbacks still run.
 // Ownership: the limiter shares ownership of the Store; the Clock must
 // outlive the limiter.
 #ifndef ZAE_RATE_LIMITER_H_
 #define ZAE_RATE_LIMITER_H_
 
 #include <cstdint>
+#include <exception>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -94,6 +120,12 @@ struct RateLimiterOptions {
   // 1000 writes/s (the hidden `wcu` limit). Default: when the store supports
   // it (DynamoDB).
   std::optional<bool> sharding;
+  // Runs the callbacks of the asynchronous API (see the top of this file).
+  // Empty: they run on the thread that completed the call.
+  std::function<void(std::function<void()>)> executor;
+  // Threads (1..64) that continue asynchronous calls needing more than one
+  // DynamoDB round trip; started on first use, only on stores with async_io.
+  int async_threads = 2;
   // Picks shards (a uniformly random one per acquire; the first of the other
   // shards tried when it is drained). Called from any thread, sometimes under
   // the limiter's internal lock: it must be thread-safe and must not call the
@@ -128,6 +160,23 @@ class RateLimiter {
                             const std::optional<std::vector<Limit>>& limits = {});
   // True when the store answers (reads the version record); never throws.
   bool IsAvailable();
+
+  // ---- asynchronous hot path (see "Asynchronous API" above) --------------
+  // `done` runs exactly once: with the result and a null error, or with a
+  // null result and the error Acquire would have thrown. It may take the
+  // lease out of the result (result->take_lease()).
+  using AcquireCallback = std::function<void(AcquireResult* result, std::exception_ptr error)>;
+  void AcquireAsync(const std::string& entity_id, const std::string& resource,
+                    const Amounts& consume, AcquireCallback done,
+                    const AcquireOptions& options = {});
+  std::future<AcquireResult> AcquireAsync(const std::string& entity_id, const std::string& resource,
+                                          const Amounts& consume,
+                                          const AcquireOptions& options = {});
+  using AvailableCallback = std::function<void(Amounts* available, std::exception_ptr error)>;
+  void AvailableAsync(const std::string& entity_id, const std::string& resource,
+                      AvailableCallback done, const std::optional<std::vector<Limit>>& limits = {});
+  std::future<Amounts> AvailableAsync(const std::string& entity_id, const std::string& resource,
+                                      const std::optional<std::vector<Limit>>& limits = {});
 
   // ---- entities -----------------------------------------------------------
   Entity CreateEntity(const std::string& entity_id, const CreateEntityOptions& options = {});
@@ -182,8 +231,9 @@ class RateLimiter {
   Store& store();
 
  private:
-  explicit RateLimiter(std::unique_ptr<RateLimiterImpl> impl);
-  std::unique_ptr<RateLimiterImpl> impl_;
+  explicit RateLimiter(std::shared_ptr<RateLimiterImpl> impl);
+  // Shared with asynchronous calls in flight, which keep it alive.
+  std::shared_ptr<RateLimiterImpl> impl_;
 };
 
 }  // namespace zae

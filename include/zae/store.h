@@ -40,6 +40,8 @@
 #define ZAE_STORE_H_
 
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -210,6 +212,10 @@ struct Capabilities {
   bool sharding = false;
   // WriteEach really overlaps the writes (one network round trip).
   bool concurrent_writes = false;
+  // WriteEachAsync really is asynchronous: it returns before the store
+  // answers and completes on the store's I/O thread (DynamoDB). Otherwise
+  // it completes inline, before it returns.
+  bool async_io = false;
   // The store deletes items whose `ttl` has passed by itself.
   bool native_ttl = false;
   // Usage snapshots come from the store's change stream (an aggregator
@@ -333,6 +339,22 @@ class Store {
   virtual void BatchWrite(const std::vector<WriteOp>& puts_or_deletes) = 0;
 
   virtual QueryPage Query(const QueryRequest& request) = 0;
+
+  // ---- asynchronous form (the limiter's async API, include/zae/rate_limiter.h)
+  //
+  // WriteEach, completing through `done`, which runs exactly once with the
+  // results (and a null error) or with the error (and null results). With
+  // capabilities().async_io it runs on the store's I/O thread, where it must
+  // not block or call a synchronous method of this store (those throw
+  // StoreError there); otherwise it runs inline before WriteEachAsync
+  // returns. The store must outlive the call's completion. The default runs
+  // WriteEach inline.
+  using WriteEachCallback =
+      std::function<void(std::vector<WriteResult>* results, std::exception_ptr error)>;
+  virtual void WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback done);
+  // True on a thread that delivers this store's completions (where waiting
+  // for another call of the store would deadlock).
+  virtual bool OnCompletionThread() const { return false; }
 
   // Typed bucket writes (see BucketWrite), each on its own (with its usage
   // snapshots) and overlapped where the backend can, as WriteEach. A

@@ -264,7 +264,56 @@ void DynamoClient::ResetMetrics() {
   }
 }
 
+void DynamoClient::RefuseOnIoThread(Op op) {
+  if (OnIoThread()) {
+    throw Error("SyncCallOnIoThread",
+                std::string("DynamoDB ") + OpName(op) +
+                    ": a synchronous call inside a completion callback would deadlock its I/O "
+                    "thread; use the asynchronous form",
+                0, false);
+  }
+}
+
+void DynamoClient::ExecuteAllAsync(std::vector<Request> requests,
+                                   std::function<void(std::vector<Result>&&)> done) {
+  if (requests.empty()) {
+    done({});
+    return;
+  }
+  struct Join {
+    std::vector<Result> results;
+    std::atomic<size_t> left;
+    std::function<void(std::vector<Result>&&)> done;
+  };
+  auto join = std::make_shared<Join>();
+  join->results.resize(requests.size());
+  join->left = requests.size();
+  join->done = std::move(done);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    std::visit(
+        [&, i](auto& req) {
+          using Req = std::decay_t<decltype(req)>;
+          using Resp = typename OpTraits<Req>::Response;
+          Async<Req>(std::move(req), [join, i](Resp* r, std::exception_ptr e) {
+            if (e) {
+              join->results[i].error = e;
+            } else {
+              join->results[i].response = std::move(*r);
+            }
+            if (join->left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+              join->done(std::move(join->results));
+            }
+          });
+        },
+        requests[i]);
+  }
+}
+
 std::vector<Result> DynamoClient::ExecuteAll(std::vector<Request> requests) {
+  if (!requests.empty()) {
+    RefuseOnIoThread(std::visit(
+        [](const auto& r) { return OpTraits<std::decay_t<decltype(r)>>::kOp; }, requests[0]));
+  }
   std::vector<Result> results(requests.size());
   std::latch done(static_cast<std::ptrdiff_t>(requests.size()));
   for (size_t i = 0; i < requests.size(); ++i) {

@@ -127,6 +127,8 @@ class DynamoClient {
   DynamoClient(const DynamoClient&) = delete;
   DynamoClient& operator=(const DynamoClient&) = delete;
 
+  // The synchronous forms throw aws::Error (a StoreError) when called on an
+  // I/O thread, where waiting would deadlock the thread that must deliver.
   GetItemResponse GetItem(GetItemRequest r) { return Async(std::move(r)).get(); }
   PutItemResponse PutItem(PutItemRequest r) { return Async(std::move(r)).get(); }
   UpdateItemResponse UpdateItem(UpdateItemRequest r) { return Async(std::move(r)).get(); }
@@ -169,9 +171,11 @@ class DynamoClient {
   void Async(Req req,
              std::function<void(typename OpTraits<Req>::Response*, std::exception_ptr)> done);
 
+  // Throws aws::Error on an I/O thread: a future is made to be waited on.
   template <class Req>
   std::future<typename OpTraits<Req>::Response> Async(Req req) {
     using Resp = typename OpTraits<Req>::Response;
+    RefuseOnIoThread(OpTraits<Req>::kOp);
     auto promise = std::make_shared<std::promise<Resp>>();
     auto future = promise->get_future();
     Async<Req>(std::move(req), [promise](Resp* r, std::exception_ptr e) {
@@ -186,6 +190,10 @@ class DynamoClient {
 
   // Sends every request concurrently and waits for all; results in order.
   std::vector<Result> ExecuteAll(std::vector<Request> requests);
+  // Sends every request concurrently; `done` runs once, on an I/O thread,
+  // with all the results in order (inline when `requests` is empty).
+  void ExecuteAllAsync(std::vector<Request> requests,
+                       std::function<void(std::vector<Result>&& results)> done);
 
   MetricsSnapshot Metrics() const;
   void ResetMetrics();
@@ -200,6 +208,7 @@ class DynamoClient {
   };
 
   void Submit(Op op, std::string body, RawCallback done);
+  static void RefuseOnIoThread(Op op);
   void Attempt(std::shared_ptr<Pending> p, std::chrono::steady_clock::time_point at);
   void OnResult(std::shared_ptr<Pending> p, HttpResult&& r);
   void RecordCapacity(Op op, const std::vector<ConsumedCapacity>& capacity);

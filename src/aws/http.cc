@@ -106,12 +106,21 @@ HttpResult Finish(CURL* easy, Job& job, CURLcode code) {
 
 }  // namespace
 
+namespace {
+thread_local bool t_on_io_thread = false;
+}  // namespace
+
+bool OnIoThread() { return t_on_io_thread; }
+
 class HttpClient::Worker {
  public:
   explicit Worker(const HttpOptions& options) : options_(options) {
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options.max_connections_per_thread);
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      t_on_io_thread = true;
+      Run();
+    });
   }
 
   ~Worker() {
@@ -124,6 +133,8 @@ class HttpClient::Worker {
     for (CURL* e : idle_) curl_easy_cleanup(e);
     curl_multi_cleanup(multi_);
   }
+
+  bool OnThisThread() const { return thread_.get_id() == std::this_thread::get_id(); }
 
   void Add(std::unique_ptr<Job> job) {
     {
@@ -249,7 +260,16 @@ HttpClient::HttpClient(HttpOptions options) {
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(options));
 }
 
-HttpClient::~HttpClient() = default;
+HttpClient::~HttpClient() {
+  bool on_own_thread = false;
+  for (const auto& w : workers_) on_own_thread |= w->OnThisThread();
+  if (!on_own_thread) return;  // the workers stop and join as members
+  // The last owner let go inside a completion callback, on one of these
+  // threads: it cannot join itself. The callback has returned by the time
+  // this runs (it runs while the finished job is destroyed), so a detached
+  // thread stops and joins the workers once this one is back in its loop.
+  std::thread([workers = std::move(workers_)]() mutable { workers.clear(); }).detach();
+}
 
 void HttpClient::Send(const std::string& base_url, HttpRequest request,
                       std::chrono::milliseconds timeout, Callback done,

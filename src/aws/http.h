@@ -64,6 +64,10 @@ class HttpClient {
   std::atomic<size_t> next_{0};
 };
 
+// True on one of any HttpClient's I/O threads, i.e. inside a completion
+// callback. Code that would block waiting for another request checks it.
+bool OnIoThread();
+
 // One blocking request on its own connection; for credential endpoints.
 HttpResult HttpFetch(const std::string& url, const std::string& method,
                      const std::vector<std::pair<std::string, std::string>>& headers,

@@ -31,30 +31,8 @@ ResolvedLimits RateLimiterImpl::ResolveWithFallback(
   return r;
 }
 
-AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::string& resource,
-                                       const Amounts& consume, const AcquireOptions& options) {
-  // Store failures follow on_unavailable; bad input and denials-as-errors
-  // do not (only store failures may become admits).
-  auto under_policy = [&](auto&& body) -> std::optional<AcquireResult> {
-    try {
-      return body();
-    } catch (const ValidationError&) {
-      throw;
-    } catch (const RateLimitError&) {
-      throw;
-    } catch (const std::exception& e) {
-      return Unavailable(e, options, entity_id, resource);
-    }
-  };
-  // A warm bucket first: it only admits names and amounts the slow path
-  // validated before, so validation runs when it does not apply.
-  bool to_slow = false;
-  if (options_.speculative_writes && !options.limits) {
-    if (auto warm = under_policy(
-            [&] { return WarmPath(entity_id, resource, consume, clock_.NowMs(), &to_slow); })) {
-      return std::move(*warm);
-    }
-  }
+void RateLimiterImpl::ValidateAcquire(const std::string& entity_id, const std::string& resource,
+                                      const Amounts& consume, const AcquireOptions& options) {
   ValidateIdentifier(entity_id);
   ValidateResource(resource);
   if (consume.empty())
@@ -70,7 +48,22 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
     }
   }
   if (options.limits) ValidateLimits(*options.limits);
-  return *under_policy([&]() -> std::optional<AcquireResult> {
+}
+
+AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::string& resource,
+                                       const Amounts& consume, const AcquireOptions& options) {
+  // A warm bucket first: it only admits names and amounts the slow path
+  // validated before, so validation runs when it does not apply.
+  bool to_slow = false;
+  if (options_.speculative_writes && !options.limits) {
+    if (auto warm = UnderPolicy(options, entity_id, resource, [&] {
+          return WarmPath(entity_id, resource, consume, clock_.NowMs(), &to_slow);
+        })) {
+      return std::move(*warm);
+    }
+  }
+  ValidateAcquire(entity_id, resource, consume, options);
+  return *UnderPolicy(options, entity_id, resource, [&]() -> std::optional<AcquireResult> {
     const int64_t now = clock_.NowMs();
     // The slow path refills the shard the fast path found short, so every
     // shard gets refilled, not only a random one.
@@ -83,12 +76,19 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
     // After the warm path, shard 0 is the one it wrote (warm buckets are
     // unsharded), as the generic fast path reports through `shard`.
     if (to_slow) shard = 0;
-    if (auto slow = SlowPath(entity_id, resource, consume, options.limits, now,
-                             shard >= 0 ? shard : ChooseShard(entity_id, resource))) {
-      return std::move(*slow);
-    }
-    throw StoreError("no result from the store");
+    return SlowTail(entity_id, resource, consume, options.limits, now, shard);
   });
+}
+
+AcquireResult RateLimiterImpl::SlowTail(const std::string& entity_id, const std::string& resource,
+                                        const Amounts& consume,
+                                        const std::optional<std::vector<Limit>>& fallback,
+                                        int64_t now, int shard) {
+  if (auto slow = SlowPath(entity_id, resource, consume, fallback, now,
+                           shard >= 0 ? shard : ChooseShard(entity_id, resource))) {
+    return std::move(*slow);
+  }
+  throw StoreError("no result from the store");
 }
 
 OnUnavailable RateLimiterImpl::ResolveMode(const AcquireOptions& options) {

@@ -17,14 +17,6 @@ namespace {
 // Other shards tried when the chosen one is empty (the reference's retry).
 constexpr int kMaxShardRetries = 2;
 
-// One bucket shard the fast path writes, and the limit names it guards.
-struct FastTarget {
-  std::string entity;
-  std::set<std::string> names;
-  int shard = 0;
-  int64_t shard_count = 1;
-};
-
 Update FastUpdate(const std::string& ns, const FastTarget& t, const std::string& resource,
                   const Amounts& consume, int64_t now, bool sharding) {
   Update u;
@@ -76,61 +68,87 @@ std::set<std::string> AppLimitNames(const codec::BucketItem& b) {
 
 }  // namespace
 
-std::optional<AcquireResult> RateLimiterImpl::FastPath(
-    const std::string& entity_id, const std::string& resource, const Amounts& consume,
-    const std::optional<std::vector<Limit>>& fallback, int64_t now, int* slow_shard) {
-  // With the cache off every acquire verifies the stored config.
-  if (options_.config_cache_ttl_seconds <= 0) return std::nullopt;
-  std::set<std::string> consume_names;
-  for (const auto& [name, amount] : consume) consume_names.insert(name);
+std::optional<FastTarget> RateLimiterImpl::FastTargetFor(const std::string& entity,
+                                                         const std::string& resource,
+                                                         const std::set<std::string>& consume_names,
+                                                         int64_t now) {
   // A bucket this process has not verified yet is tried with the consumed
   // names only; a verified one with all of its limits; an expired
   // verification goes to the slow path.
-  auto target_for = [&](const std::string& entity) -> std::optional<FastTarget> {
-    auto b = buckets_.find({entity, resource});
-    if (b == buckets_.end()) return FastTarget{entity, consume_names, 0, 1};
-    if (b->second.verified_until < now) return std::nullopt;
-    const int64_t n = b->second.shard_count;
-    return FastTarget{entity, b->second.limit_names,
-                      n > 1 ? static_cast<int>(Random() % static_cast<uint64_t>(n)) : 0, n};
-  };
-  std::vector<FastTarget> targets;
-  bool entity_known;
+  auto b = buckets_.find({entity, resource});
+  if (b == buckets_.end()) return FastTarget{entity, consume_names, 0, 1};
+  if (b->second.verified_until < now) return std::nullopt;
+  const int64_t n = b->second.shard_count;
+  return FastTarget{entity, b->second.limit_names,
+                    n > 1 ? static_cast<int>(Random() % static_cast<uint64_t>(n)) : 0, n};
+}
+
+std::optional<FastAttempt> RateLimiterImpl::FastBegin(const std::string& entity_id,
+                                                      const std::string& resource,
+                                                      const Amounts& consume, int64_t now) {
+  // With the cache off every acquire verifies the stored config.
+  if (options_.config_cache_ttl_seconds <= 0) return std::nullopt;
+  FastAttempt a;
+  for (const auto& [name, amount] : consume) a.consume_names.insert(name);
   {
     std::lock_guard lock(mu_);
-    auto child = target_for(entity_id);
+    auto child = FastTargetFor(entity_id, resource, a.consume_names, now);
     if (!child) return std::nullopt;
-    targets.push_back(std::move(*child));
+    a.targets.push_back(std::move(*child));
     auto ent = entities_.find(entity_id);
-    entity_known = ent != entities_.end();
-    if (entity_known && ent->second.cascade && ent->second.parent_id) {
-      auto parent = target_for(*ent->second.parent_id);
+    a.entity_known = ent != entities_.end();
+    if (a.entity_known && ent->second.cascade && ent->second.parent_id) {
+      auto parent = FastTargetFor(*ent->second.parent_id, resource, a.consume_names, now);
       if (!parent) return std::nullopt;
-      targets.push_back(std::move(*parent));
+      a.targets.push_back(std::move(*parent));
     }
   }
-  for (const std::string& name : consume_names) {
+  for (const std::string& name : a.consume_names) {
     bool known = false;
-    for (const auto& t : targets) known |= t.names.count(name) > 0;
+    for (const auto& t : a.targets) known |= t.names.count(name) > 0;
     if (!known) return std::nullopt;  // the slow path validates or adds it
   }
-  *slow_shard = targets[0].shard;
-  std::vector<WriteOp> ops;
-  for (const auto& t : targets) {
-    ops.push_back(FastUpdate(ns_, t, resource, consume, now, caps_.sharding));
+  for (const auto& t : a.targets) {
+    a.ops.push_back(FastUpdate(ns_, t, resource, consume, now, caps_.sharding));
   }
+  return a;
+}
+
+std::optional<AcquireResult> RateLimiterImpl::FastPath(
+    const std::string& entity_id, const std::string& resource, const Amounts& consume,
+    const std::optional<std::vector<Limit>>& fallback, int64_t now, int* slow_shard) {
+  std::optional<FastAttempt> a = FastBegin(entity_id, resource, consume, now);
+  if (!a) return std::nullopt;
+  *slow_shard = a->targets[0].shard;
   BucketWriter::Outcome out =
-      writer_->Write(std::move(ops), BucketWriter::Mode::kIndependent, 1, now);
+      writer_->Write(std::move(a->ops), BucketWriter::Mode::kIndependent, 1, now);
+  return FastFinish(*a, out, entity_id, resource, consume, fallback, now, true, nullptr);
+}
+
+std::optional<AcquireResult> RateLimiterImpl::FastFinish(
+    FastAttempt& attempt, BucketWriter::Outcome& out, const std::string& entity_id,
+    const std::string& resource, const Amounts& consume,
+    const std::optional<std::vector<Limit>>& fallback, int64_t now, bool may_block,
+    bool* needs_block) {
+  std::vector<FastTarget>& targets = attempt.targets;
   std::vector<WriteResult>& results = out.results;
+  auto block = [&] {
+    *needs_block = true;
+    return std::nullopt;
+  };
+  // Anything but a clean success needs more store calls (undo, refill,
+  // shard moves) or at least the slow path.
+  if (!may_block && !out.all_ok()) return block();
   // First sight of this entity: its bucket says whether it cascades.
-  if (!entity_known && results[0].ok() && results[0].item) {
+  if (!attempt.entity_known && results[0].ok() && results[0].item) {
     const codec::BucketItem b = codec::DecodeBucket(*results[0].item);
     RememberEntity(entity_id, {b.cascade, b.parent_id});
     if (b.cascade && b.parent_id) {
+      if (!may_block) return block();
       std::optional<FastTarget> parent;
       {
         std::lock_guard lock(mu_);
-        parent = target_for(*b.parent_id);
+        parent = FastTargetFor(*b.parent_id, resource, attempt.consume_names, now);
       }
       if (!parent) {
         writer_->Write({UndoUpdate(ns_, targets[0], resource, consume)},
@@ -184,6 +202,7 @@ std::optional<AcquireResult> RateLimiterImpl::FastPath(
     std::vector<LeaseEntry> entries;
     for (size_t i = 0; i < targets.size(); ++i) {
       if (!append_entries(i, entries)) {
+        if (!may_block) return block();
         undo_applied();
         return std::nullopt;
       }

@@ -14,8 +14,49 @@
 namespace zae {
 
 BucketWriter::BucketWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock,
-                           bool inline_usage)
-    : store_(std::move(store)), ns_(std::move(ns)), clock_(clock), inline_usage_(inline_usage) {}
+                           bool inline_usage, Executor executor)
+    : executor_(std::move(executor)),
+      async_io_(store->capabilities().async_io),
+      store_(std::move(store)),
+      ns_(std::move(ns)),
+      clock_(clock),
+      inline_usage_(inline_usage) {}
+
+void BucketWriter::WriteAsync(std::vector<WriteOp> ops, int64_t events, int64_t now,
+                              OutcomeCallback done) {
+  if (inline_usage_ || !async_io_) {
+    // Buckets and snapshots go in one transaction; embedded stores answer
+    // inline anyway.
+    Outcome out;
+    try {
+      out = Write(std::move(ops), Mode::kIndependent, events, now);
+    } catch (...) {
+      done(nullptr, std::current_exception());
+      return;
+    }
+    done(&out, nullptr);
+    return;
+  }
+  store_->WriteEachAsync(std::move(ops), [done = std::move(done)](std::vector<WriteResult>* results,
+                                                                  std::exception_ptr error) {
+    if (error) {
+      done(nullptr, error);
+      return;
+    }
+    Outcome out;
+    out.results = std::move(*results);
+    for (const auto& r : out.results) out.applied.push_back(r.ok());
+    done(&out, nullptr);
+  });
+}
+
+void BucketWriter::Deliver(std::function<void()> completion) const {
+  if (executor_) {
+    executor_(std::move(completion));
+  } else {
+    completion();
+  }
+}
 
 bool BucketWriter::Outcome::all_ok() const {
   for (const auto& r : results)
@@ -185,7 +226,11 @@ Lease& Lease::operator=(Lease&& other) noexcept {
 Lease::~Lease() {
   if (done_) return;
   try {
-    if (std::uncaught_exceptions() > uncaught_at_start_) {
+    const bool rollback = std::uncaught_exceptions() > uncaught_at_start_;
+    if (!noop_ && writer_->OnCompletionThread()) {
+      // Blocking here would stall the thread that delivers the write.
+      FinishAsync(!rollback, nullptr);
+    } else if (rollback) {
       Rollback();
     } else {
       Commit();
@@ -286,41 +331,43 @@ void Lease::ApplyLocal(const Amounts& amounts, bool negate) {
 void Lease::Adjust(const Amounts& amounts) { ApplyLocal(amounts, false); }
 void Lease::Release(const Amounts& amounts) { ApplyLocal(amounts, true); }
 
-template <class Delta>
-void Lease::WriteDeltas(Delta delta, int64_t events) {
+namespace {
+
+// One typed write per bucket of the lease, with the limits whose delta is
+// not zero; `sink(writes, buckets, n)` gets them (n > 0). A lease has at
+// most two buckets (child and parent) in practice; the arrays cover the
+// inline slots and spill to vectors beyond.
+template <class Slots, class Delta, class Sink>
+void BuildDeltaWrites(size_t size, Slots slot, Delta delta, Sink sink) {
+  constexpr size_t kInline = 4;
   bool any = false;
-  for (size_t i = 0; i < size_ && !any; ++i) any = delta(slot(i)) != 0;
+  for (size_t i = 0; i < size && !any; ++i) any = delta(slot(i)) != 0;
   if (!any) return;  // a lease committed as acquired writes nothing
-  // One typed write per bucket, with the limits whose delta is not zero.
-  // A lease has at most two buckets (child and parent) in practice; the
-  // arrays cover the inline slots and spill to vectors beyond.
   std::vector<BucketLimitDelta> deltas_heap;
-  BucketLimitDelta deltas_inline[kInlineSlots];
+  BucketLimitDelta deltas_inline[kInline];
   BucketLimitDelta* deltas = deltas_inline;
-  if (size_ > kInlineSlots) {
-    deltas_heap.resize(size_);
-    deltas = deltas_heap.data();
-  }
   std::vector<BucketWrite> writes_heap;
   std::vector<const detail::LeaseBucket*> buckets_heap;
-  BucketWrite writes_inline[kInlineSlots];
-  const detail::LeaseBucket* buckets_inline[kInlineSlots];
+  BucketWrite writes_inline[kInline];
+  const detail::LeaseBucket* buckets_inline[kInline];
   BucketWrite* writes = writes_inline;
   const detail::LeaseBucket** buckets = buckets_inline;
-  if (size_ > kInlineSlots) {
-    writes_heap.resize(size_);
-    buckets_heap.resize(size_);
+  if (size > kInline) {
+    deltas_heap.resize(size);
+    deltas = deltas_heap.data();
+    writes_heap.resize(size);
+    buckets_heap.resize(size);
     writes = writes_heap.data();
     buckets = buckets_heap.data();
   }
   size_t n_writes = 0, n_deltas = 0;
-  for (size_t i = 0; i < size_; ++i) {
+  for (size_t i = 0; i < size; ++i) {
     const detail::LeaseBucket* b = slot(i).limit->bucket;
     bool seen = false;
     for (size_t j = 0; j < n_writes; ++j) seen |= buckets[j] == b;
     if (seen) continue;
     const size_t first = n_deltas;
-    for (size_t k = i; k < size_; ++k) {
+    for (size_t k = i; k < size; ++k) {
       if (slot(k).limit->bucket != b) continue;
       const int64_t d = delta(slot(k));
       if (d == 0) continue;
@@ -333,8 +380,32 @@ void Lease::WriteDeltas(Delta delta, int64_t events) {
     w.limit_count = n_deltas - first;
     buckets[n_writes++] = b;
   }
-  if (n_writes == 0) return;
-  writer_->WriteBuckets(writes, buckets, n_writes, events, writer_->clock().NowMs());
+  if (n_writes > 0) sink(writes, buckets, n_writes);
+}
+
+}  // namespace
+
+template <class Delta>
+void Lease::WriteDeltas(Delta delta, int64_t events) {
+  BuildDeltaWrites(
+      size_, [this](size_t i) -> const Slot& { return slot(i); }, delta,
+      [&](BucketWrite* writes, const detail::LeaseBucket** buckets, size_t n) {
+        writer_->WriteBuckets(writes, buckets, n, events, writer_->clock().NowMs());
+      });
+}
+
+template <class Delta>
+std::vector<WriteOp> Lease::DeltaOps(Delta delta) const {
+  std::vector<WriteOp> ops;
+  BuildDeltaWrites(
+      size_, [this](size_t i) -> const Slot& { return slot(i); }, delta,
+      [&](BucketWrite* writes, const detail::LeaseBucket** buckets, size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+          writes[i].key = &buckets[i]->key;
+          ops.push_back(store::BucketWriteAsUpdate(writes[i]));
+        }
+      });
+  return ops;
 }
 
 void Lease::Commit() {
@@ -348,6 +419,95 @@ void Lease::Rollback() {
   done_ = true;
   if (noop_) return;
   WriteDeltas([](const Slot& s) { return -s.initial; }, -1);  // the request did not happen
+}
+
+void Lease::FinishAsync(bool commit, DoneCallback done) {
+  BucketWriter* writer = writer_;
+  auto report = [writer](DoneCallback& cb, std::exception_ptr error) {
+    if (!cb) return;
+    writer->Deliver([cb = std::move(cb), error] { cb(error); });
+  };
+  if (noop_ || !writer->async_io() || writer->inline_usage()) {
+    // Embedded stores (and snapshot transactions) answer inline.
+    std::exception_ptr error;
+    try {
+      if (commit) {
+        Commit();
+      } else {
+        Rollback();
+      }
+    } catch (...) {
+      error = std::current_exception();
+      if (commit && active()) {
+        try {
+          Rollback();  // the promised single rollback of a failed commit
+        } catch (...) {
+        }
+      }
+    }
+    report(done, error);
+    return;
+  }
+  done_ = true;
+  auto delta = [](const Slot& s) { return s.consumed - s.initial; };
+  auto refund = [](const Slot& s) { return -s.initial; };
+  std::vector<WriteOp> ops = commit ? DeltaOps(delta) : DeltaOps(refund);
+  std::vector<WriteOp> undo = commit ? DeltaOps(refund) : std::vector<WriteOp>{};
+  // The write owns what the lease pointed into, so the lease may go.
+  std::shared_ptr<const void> keep = std::move(keep_alive_);
+  if (ops.empty()) {
+    report(done, nullptr);
+    return;
+  }
+  const int64_t now = writer->clock().NowMs();
+  writer->WriteAsync(std::move(ops), commit ? 0 : -1, now,
+                     [writer, keep, undo = std::move(undo), done = std::move(done), report, now](
+                         BucketWriter::Outcome*, std::exception_ptr error) mutable {
+                       if (!error || undo.empty()) {
+                         report(done, error);
+                         return;
+                       }
+                       writer->WriteAsync(std::move(undo), -1, now,
+                                          [keep, done = std::move(done), report, error](
+                                              BucketWriter::Outcome*, std::exception_ptr) mutable {
+                                            report(done, error);
+                                          });
+                     });
+}
+
+void Lease::CommitAsync(DoneCallback done) {
+  CheckActive();
+  FinishAsync(true, std::move(done));
+}
+
+void Lease::RollbackAsync(DoneCallback done) {
+  CheckActive();
+  FinishAsync(false, std::move(done));
+}
+
+namespace {
+
+std::future<void> FutureOf(const std::function<void(Lease::DoneCallback)>& start) {
+  auto promise = std::make_shared<std::promise<void>>();
+  std::future<void> future = promise->get_future();
+  start([promise](std::exception_ptr error) {
+    if (error) {
+      promise->set_exception(error);
+    } else {
+      promise->set_value();
+    }
+  });
+  return future;
+}
+
+}  // namespace
+
+std::future<void> Lease::CommitAsync() {
+  return FutureOf([this](DoneCallback done) { CommitAsync(std::move(done)); });
+}
+
+std::future<void> Lease::RollbackAsync() {
+  return FutureOf([this](DoneCallback done) { RollbackAsync(std::move(done)); });
 }
 
 Amounts Lease::consumed() const {

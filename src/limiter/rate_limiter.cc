@@ -55,7 +55,8 @@ RateLimiterImpl::RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOption
       writer_(std::make_shared<BucketWriter>(
           store_, ns_, clock_,
           options_.usage == UsageTracking::kInline ||
-              (options_.usage == UsageTracking::kAuto && !caps_.usage_from_stream))) {}
+              (options_.usage == UsageTracking::kAuto && !caps_.usage_from_stream),
+          options_.executor)) {}
 
 std::vector<RateLimiterImpl::BucketView> RateLimiterImpl::ReadViews(
     const std::string& entity_id, const std::string& resource,
@@ -144,6 +145,9 @@ std::unique_ptr<RateLimiter> RateLimiter::Open(std::shared_ptr<Store> store,
     throw ValidationError("config_cache_ttl_seconds",
                           std::to_string(options.config_cache_ttl_seconds), "must not be negative");
   }
+  if (options.async_threads < 1 || options.async_threads > 64) {
+    throw ValidationError("async_threads", std::to_string(options.async_threads), "must be 1..64");
+  }
   if (!options.principal.empty() && options.principal.rfind("arn:", 0) != 0) {
     ValidateIdentifier(options.principal, "principal");
   }
@@ -158,16 +162,54 @@ std::unique_ptr<RateLimiter> RateLimiter::Open(std::shared_ptr<Store> store,
     CheckCompatible(*version);
   }
   return std::unique_ptr<RateLimiter>(new RateLimiter(
-      std::make_unique<RateLimiterImpl>(std::move(store), std::move(options), *ns)));
+      std::make_shared<RateLimiterImpl>(std::move(store), std::move(options), *ns)));
 }
 
-RateLimiter::RateLimiter(std::unique_ptr<RateLimiterImpl> impl) : impl_(std::move(impl)) {}
+RateLimiter::RateLimiter(std::shared_ptr<RateLimiterImpl> impl) : impl_(std::move(impl)) {}
 RateLimiter::~RateLimiter() = default;
 
 AcquireResult RateLimiter::Acquire(const std::string& e, const std::string& r, const Amounts& c,
                                    const AcquireOptions& o) {
   return impl_->Acquire(e, r, c, o);
 }
+void RateLimiter::AcquireAsync(const std::string& e, const std::string& r, const Amounts& c,
+                               AcquireCallback done, const AcquireOptions& o) {
+  impl_->AcquireAsync(e, r, c, o, std::move(done));
+}
+
+std::future<AcquireResult> RateLimiter::AcquireAsync(const std::string& e, const std::string& r,
+                                                     const Amounts& c, const AcquireOptions& o) {
+  auto promise = std::make_shared<std::promise<AcquireResult>>();
+  std::future<AcquireResult> future = promise->get_future();
+  impl_->AcquireAsync(e, r, c, o, [promise](AcquireResult* result, std::exception_ptr error) {
+    if (error) {
+      promise->set_exception(error);
+    } else {
+      promise->set_value(std::move(*result));
+    }
+  });
+  return future;
+}
+
+void RateLimiter::AvailableAsync(const std::string& e, const std::string& r, AvailableCallback done,
+                                 const std::optional<std::vector<Limit>>& l) {
+  impl_->AvailableAsync(e, r, l, std::move(done));
+}
+
+std::future<Amounts> RateLimiter::AvailableAsync(const std::string& e, const std::string& r,
+                                                 const std::optional<std::vector<Limit>>& l) {
+  auto promise = std::make_shared<std::promise<Amounts>>();
+  std::future<Amounts> future = promise->get_future();
+  impl_->AvailableAsync(e, r, l, [promise](Amounts* available, std::exception_ptr error) {
+    if (error) {
+      promise->set_exception(error);
+    } else {
+      promise->set_value(std::move(*available));
+    }
+  });
+  return future;
+}
+
 Amounts RateLimiter::Available(const std::string& e, const std::string& r,
                                const std::optional<std::vector<Limit>>& l) {
   return impl_->Available(e, r, l);

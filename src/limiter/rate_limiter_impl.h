@@ -3,6 +3,8 @@
 #define ZAE_LIMITER_RATE_LIMITER_IMPL_H_
 
 #include <atomic>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,6 +17,8 @@
 
 #include "limiter/codec.h"
 #include "limiter/config_cache.h"
+#include "limiter/work_pool.h"
+#include "zae/errors.h"
 #include "zae/rate_limiter.h"
 
 namespace zae {
@@ -65,7 +69,9 @@ class BucketWriter {
     bool all_ok() const;
   };
 
-  BucketWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock, bool inline_usage);
+  using Executor = std::function<void(std::function<void()>)>;
+  BucketWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock, bool inline_usage,
+               Executor executor = {});
   // kIndependent: each op on its own (concurrently where the store can);
   // kAtomic: all or nothing. `events` is added to total_events per bucket.
   Outcome Write(std::vector<WriteOp> ops, Mode mode, int64_t events, int64_t now);
@@ -73,22 +79,59 @@ class BucketWriter {
   // write's key, handle and, with inline usage, the snapshot templates.
   void WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* const* buckets, size_t n,
                     int64_t events, int64_t now);
+  // Write with kIndependent, completing through `done` (Store::WriteEachAsync:
+  // on the store's I/O thread, or inline). Embedded stores with inline usage
+  // write synchronously, inline.
+  using OutcomeCallback = std::function<void(Outcome* outcome, std::exception_ptr error)>;
+  void WriteAsync(std::vector<WriteOp> ops, int64_t events, int64_t now, OutcomeCallback done);
+  // Runs a completion: on the limiter's executor when it has one, else now.
+  void Deliver(std::function<void()> completion) const;
+  bool has_executor() const { return static_cast<bool>(executor_); }
+  // True when a synchronous store call would deadlock this thread.
+  bool OnCompletionThread() const { return store_->OnCompletionThread(); }
+  bool async_io() const { return async_io_; }
+  bool inline_usage() const { return inline_usage_; }
   const Clock& clock() const { return clock_; }
   const std::string& ns() const { return ns_; }
 
  private:
+  Executor executor_;
+  bool async_io_ = false;
   std::shared_ptr<Store> store_;
   std::string ns_;
   const Clock& clock_;
   bool inline_usage_;
 };
 
-class RateLimiterImpl {
+// One bucket shard the fast path writes, and the limit names it guards.
+struct FastTarget {
+  std::string entity;
+  std::set<std::string> names;
+  int shard = 0;
+  int64_t shard_count = 1;
+};
+
+// A fast-path attempt between sending its writes and reading their results
+// (the asynchronous acquire keeps it across the round trip).
+struct FastAttempt {
+  std::vector<FastTarget> targets;
+  std::set<std::string> consume_names;
+  bool entity_known = false;
+  std::vector<WriteOp> ops;  // moved out when sent
+};
+
+class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
  public:
   RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOptions options, std::string ns_id);
 
   AcquireResult Acquire(const std::string& entity_id, const std::string& resource,
                         const Amounts& consume, const AcquireOptions& options);
+  // The asynchronous forms (async.cc); see rate_limiter.h.
+  void AcquireAsync(std::string entity_id, std::string resource, Amounts consume,
+                    AcquireOptions options, RateLimiter::AcquireCallback done);
+  void AvailableAsync(std::string entity_id, std::string resource,
+                      std::optional<std::vector<Limit>> limits,
+                      RateLimiter::AvailableCallback done);
   Amounts Available(const std::string& entity_id, const std::string& resource,
                     const std::optional<std::vector<Limit>>& limits);
   double TimeUntilAvailable(const std::string& entity_id, const std::string& resource,
@@ -201,6 +244,56 @@ class RateLimiterImpl {
   AcquireResult Unavailable(const std::exception& e, const AcquireOptions& options,
                             const std::string& entity_id, const std::string& resource);
 
+  struct AsyncAcquire;
+  // Store failures follow on_unavailable; bad input and denials-as-errors
+  // do not (only store failures may become admits).
+  template <class Body>
+  std::optional<AcquireResult> UnderPolicy(const AcquireOptions& options,
+                                           const std::string& entity_id,
+                                           const std::string& resource, Body&& body) {
+    try {
+      return body();
+    } catch (const ValidationError&) {
+      throw;
+    } catch (const RateLimitError&) {
+      throw;
+    } catch (const std::exception& e) {
+      return Unavailable(e, options, entity_id, resource);
+    }
+  }
+  void ValidateAcquire(const std::string& entity_id, const std::string& resource,
+                       const Amounts& consume, const AcquireOptions& options);
+  // What follows a fast path that did not decide: the slow path on `shard`
+  // (-1: a random one).
+  AcquireResult SlowTail(const std::string& entity_id, const std::string& resource,
+                         const Amounts& consume, const std::optional<std::vector<Limit>>& fallback,
+                         int64_t now, int shard);
+  // The pool for the blocking parts of asynchronous calls, started on first use.
+  WorkPool& pool();
+  void FinishAsync(const std::shared_ptr<AsyncAcquire>& op, std::optional<AcquireResult> result,
+                   std::exception_ptr error);
+  void ContinueBlocking(std::shared_ptr<AsyncAcquire> op, std::shared_ptr<FastAttempt> attempt,
+                        std::shared_ptr<BucketWriter::Outcome> outcome, std::exception_ptr error,
+                        bool finish_fast, int64_t now);
+
+  // The fast path in three steps, so that an asynchronous acquire can send
+  // the writes and decide on an I/O thread: FastBegin plans the writes
+  // (nullopt: the fast path does not apply), the caller sends attempt.ops,
+  // FastFinish decides from the outcome. With !may_block, FastFinish makes
+  // no store call: where it would need one it sets *needs_block and returns
+  // nullopt, having changed nothing but caches, and may be run again with
+  // may_block. nullopt otherwise means: go to the slow path.
+  std::optional<FastAttempt> FastBegin(const std::string& entity_id, const std::string& resource,
+                                       const Amounts& consume, int64_t now);
+  std::optional<AcquireResult> FastFinish(FastAttempt& attempt, BucketWriter::Outcome& out,
+                                          const std::string& entity_id, const std::string& resource,
+                                          const Amounts& consume,
+                                          const std::optional<std::vector<Limit>>& fallback,
+                                          int64_t now, bool may_block, bool* needs_block);
+  // Holds mu_. The fast target for `entity`, or nullopt when its
+  // verification expired.
+  std::optional<FastTarget> FastTargetFor(const std::string& entity, const std::string& resource,
+                                          const std::set<std::string>& consume_names, int64_t now);
   // Sets `*slow_shard` to the child's shard it tried when it falls through.
   std::optional<AcquireResult> FastPath(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume,
@@ -253,6 +346,8 @@ class RateLimiterImpl {
   std::map<std::pair<std::string, std::string>, BucketInfo> buckets_;
   std::atomic<int> last_mode_{-1};
   std::unique_ptr<WarmStripe[]> warm_{new WarmStripe[kWarmStripes]};
+  std::once_flag pool_once_;
+  std::unique_ptr<WorkPool> pool_;
 };
 
 }  // namespace zae

@@ -121,4 +121,15 @@ bool Evaluate(const Condition& cond, const Item* item) {
   return true;
 }
 
+void Store::WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback done) {
+  std::vector<WriteResult> results;
+  try {
+    results = WriteEach(ops);
+  } catch (...) {
+    done(nullptr, std::current_exception());
+    return;
+  }
+  done(&results, nullptr);
+}
+
 }  // namespace zae

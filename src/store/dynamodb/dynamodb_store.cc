@@ -508,6 +508,7 @@ Capabilities DynamoDbStore::capabilities() const {
   Capabilities c;
   c.sharding = true;
   c.concurrent_writes = true;
+  c.async_io = true;
   c.native_ttl = true;
   // Usage snapshots come from the table's stream (zae-limiter aggregate),
   // keeping a warm acquire at one UpdateItem.
@@ -666,6 +667,37 @@ std::vector<WriteResult> DynamoDbStore::WriteEach(const std::vector<WriteOp>& op
   if (first) std::rethrow_exception(first);
   return out;
 }
+
+void DynamoDbStore::WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback done) {
+  std::vector<aws::Request> reqs;
+  reqs.reserve(ops.size());
+  try {
+    for (const auto& op : ops) reqs.push_back(ToRequest(options_.table, op));
+  } catch (...) {
+    done(nullptr, std::current_exception());
+    return;
+  }
+  // `ops` moves into the completion: Interpret reads each op's kind.
+  client_->ExecuteAllAsync(std::move(reqs), [ops = std::move(ops), done = std::move(done)](
+                                                std::vector<aws::Result>&& results) {
+    std::vector<WriteResult> out(ops.size());
+    std::exception_ptr first;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      try {
+        out[i] = Interpret(ops[i], results[i]);
+      } catch (...) {
+        if (!first) first = std::current_exception();
+      }
+    }
+    if (first) {
+      done(nullptr, first);
+    } else {
+      done(&out, nullptr);
+    }
+  });
+}
+
+bool DynamoDbStore::OnCompletionThread() const { return aws::OnIoThread(); }
 
 TransactResult DynamoDbStore::Transact(const std::vector<WriteOp>& ops) {
   if (ops.size() > 100) throw ValidationError("transaction", "", "at most 100 operations");

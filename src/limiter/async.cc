@@ -1,0 +1,161 @@
+// The asynchronous API (rate_limiter.h, "Asynchronous API"). On stores that
+// answer inline (memory, SQLite) an asynchronous call is the synchronous
+// one followed by its callback. On stores with async_io (DynamoDB) a warm
+// acquire is the fast path's writes sent with Store::WriteEachAsync and
+// decided on the I/O thread (FastFinish without blocking); whatever needs
+// another store call continues on the limiter's WorkPool, where blocking
+// is allowed, with the same code the synchronous Acquire runs.
+#include <utility>
+
+#include "limiter/rate_limiter_impl.h"
+
+namespace zae {
+
+struct RateLimiterImpl::AsyncAcquire {
+  // Keeps the limiter (and through it the store) alive until completion.
+  std::shared_ptr<RateLimiterImpl> self;
+  std::string entity_id, resource;
+  Amounts consume;
+  AcquireOptions options;
+  RateLimiter::AcquireCallback done;
+};
+
+WorkPool& RateLimiterImpl::pool() {
+  std::call_once(pool_once_,
+                 [this] { pool_ = std::make_unique<WorkPool>(options_.async_threads); });
+  return *pool_;
+}
+
+void RateLimiterImpl::FinishAsync(const std::shared_ptr<AsyncAcquire>& op,
+                                  std::optional<AcquireResult> result, std::exception_ptr error) {
+  if (!writer_->has_executor()) {
+    op->done(result ? &*result : nullptr, error);
+    return;
+  }
+  // std::function needs a copyable callable; the result holds a Lease.
+  auto box = std::make_shared<std::optional<AcquireResult>>(std::move(result));
+  writer_->Deliver([op, box, error] { op->done(*box ? &**box : nullptr, error); });
+}
+
+void RateLimiterImpl::AcquireAsync(std::string entity_id, std::string resource, Amounts consume,
+                                   AcquireOptions options, RateLimiter::AcquireCallback done) {
+  auto op = std::make_shared<AsyncAcquire>(AsyncAcquire{shared_from_this(), std::move(entity_id),
+                                                        std::move(resource), std::move(consume),
+                                                        std::move(options), std::move(done)});
+  if (!caps_.async_io) {
+    std::optional<AcquireResult> result;
+    std::exception_ptr error;
+    try {
+      result.emplace(Acquire(op->entity_id, op->resource, op->consume, op->options));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    FinishAsync(op, std::move(result), error);
+    return;
+  }
+  std::optional<FastAttempt> attempt;
+  const int64_t now = clock_.NowMs();
+  try {
+    ValidateAcquire(op->entity_id, op->resource, op->consume, op->options);
+    if (options_.speculative_writes && !op->options.limits) {
+      attempt = FastBegin(op->entity_id, op->resource, op->consume, now);
+    }
+  } catch (...) {
+    FinishAsync(op, std::nullopt, std::current_exception());
+    return;
+  }
+  if (!attempt) {
+    // Cold, expired or cache off: the whole acquire may block.
+    ContinueBlocking(std::move(op), nullptr, nullptr, nullptr, false, now);
+    return;
+  }
+  auto shared_attempt = std::make_shared<FastAttempt>(std::move(*attempt));
+  std::vector<WriteOp> ops = std::move(shared_attempt->ops);
+  writer_->WriteAsync(
+      std::move(ops), 1, now,
+      [op, shared_attempt, now](BucketWriter::Outcome* out, std::exception_ptr error) {
+        RateLimiterImpl& self = *op->self;
+        if (error) {
+          // The policy may read the store: decide off the I/O thread.
+          self.ContinueBlocking(op, shared_attempt, nullptr, error, false, now);
+          return;
+        }
+        bool needs_block = false;
+        std::optional<AcquireResult> result;
+        try {
+          result = self.FastFinish(*shared_attempt, *out, op->entity_id, op->resource, op->consume,
+                                   op->options.limits, now, /*may_block=*/false, &needs_block);
+        } catch (...) {
+          error = std::current_exception();
+        }
+        if (!error && result) {
+          self.FinishAsync(op, std::move(result), nullptr);
+          return;
+        }
+        auto outcome = std::make_shared<BucketWriter::Outcome>(std::move(*out));
+        self.ContinueBlocking(op, shared_attempt, needs_block ? outcome : nullptr, error,
+                              needs_block, now);
+      });
+}
+
+void RateLimiterImpl::ContinueBlocking(std::shared_ptr<AsyncAcquire> op,
+                                       std::shared_ptr<FastAttempt> attempt,
+                                       std::shared_ptr<BucketWriter::Outcome> outcome,
+                                       std::exception_ptr error, bool finish_fast, int64_t now) {
+  pool().Post([op = std::move(op), attempt = std::move(attempt), outcome = std::move(outcome),
+               error, finish_fast, now] {
+    RateLimiterImpl& self = *op->self;
+    std::optional<AcquireResult> result;
+    std::exception_ptr failure;
+    try {
+      if (!attempt && !error) {
+        result.emplace(self.Acquire(op->entity_id, op->resource, op->consume, op->options));
+      } else {
+        result = self.UnderPolicy(
+            op->options, op->entity_id, op->resource, [&]() -> std::optional<AcquireResult> {
+              if (error) std::rethrow_exception(error);
+              if (finish_fast) {
+                if (auto fast =
+                        self.FastFinish(*attempt, *outcome, op->entity_id, op->resource,
+                                        op->consume, op->options.limits, now, true, nullptr)) {
+                  return fast;
+                }
+              }
+              return self.SlowTail(op->entity_id, op->resource, op->consume, op->options.limits,
+                                   now, attempt->targets[0].shard);
+            });
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    self.FinishAsync(op, std::move(result), failure);
+  });
+}
+
+void RateLimiterImpl::AvailableAsync(std::string entity_id, std::string resource,
+                                     std::optional<std::vector<Limit>> limits,
+                                     RateLimiter::AvailableCallback done) {
+  auto run = [self = shared_from_this(), entity_id = std::move(entity_id),
+              resource = std::move(resource), limits = std::move(limits), done = std::move(done)] {
+    std::optional<Amounts> available;
+    std::exception_ptr error;
+    try {
+      available = self->Available(entity_id, resource, limits);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (!self->writer_->has_executor()) {
+      done(available ? &*available : nullptr, error);
+      return;
+    }
+    self->writer_->Deliver(
+        [done, available, error]() mutable { done(available ? &*available : nullptr, error); });
+  };
+  if (caps_.async_io) {
+    pool().Post(std::move(run));
+  } else {
+    run();
+  }
+}
+
+}  // namespace zae
