@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <random>
@@ -79,32 +80,26 @@ constexpr int64_t kSampleEvery = 8;
 
 using Op = std::function<void(int worker, int64_t i, Local&)>;
 
-// Builds the scenario's data and returns the per-operation function. Entity
-// names are made here, once, not per operation.
-Op Setup(RateLimiter& limiter, std::unique_ptr<RateLimiter>& cold, const Options& o, int workers) {
+// What one operation of a scenario does: acquire `consume` on
+// entity(worker, i), then adjust by `adjust` (when not empty) and commit.
+struct Scenario {
+  RateLimiter* limiter = nullptr;
+  std::function<const std::string&(int, int64_t)> entity;
+  Amounts consume;
+  Amounts adjust;
+  bool noop = false;
+};
+
+// Builds the scenario's data. Entity names are made here, once, not per
+// operation.
+Scenario Setup(RateLimiter& limiter, std::unique_ptr<RateLimiter>& cold, const Options& o,
+               int workers) {
   const std::vector<Limit> big = {Limit::PerSecond("rpm", 1'000'000'000'000),
                                   Limit::PerSecond("tpm", 1'000'000'000'000)};
-  auto record = [](Local& c, AcquireResult& r, auto&& after) {
-    if (r) {
-      ++c.allowed;
-      after(r.lease());
-      r.lease().Commit();
-    } else {
-      ++c.denied;
-    }
-  };
   auto names = [](const std::string& prefix, int n) {
     auto out = std::make_shared<std::vector<std::string>>();
     for (int i = 0; i < n; ++i) out->push_back(prefix + std::to_string(i));
     return out;
-  };
-  // `entity(w, i)` picks a name out of the precomputed ones.
-  auto plain = [record](RateLimiter* l, std::function<const std::string&(int, int64_t)> entity,
-                        Amounts consume) -> Op {
-    return [=](int w, int64_t i, Local& c) {
-      auto r = l->Acquire(entity(w, i), "bench", consume);
-      record(c, r, [](Lease&) {});
-    };
   };
   const auto worker_names = names("e-", workers);
   auto per_worker = [worker_names](int w, int64_t) -> const std::string& {
@@ -116,26 +111,28 @@ Op Setup(RateLimiter& limiter, std::unique_ptr<RateLimiter>& cold, const Options
   } else {
     limiter.SetResourceDefaults("bench", big);
   }
-  if (s == "single" || s == "deny") return plain(&limiter, per_worker, {{"rpm", 1}});
-  if (s == "multi") return plain(&limiter, per_worker, {{"rpm", 1}, {"tpm", 100}});
+  Scenario sc{&limiter, per_worker, {{"rpm", 1}}, {}, false};
+  if (s == "single" || s == "deny") return sc;
+  if (s == "multi") {
+    sc.consume = {{"rpm", 1}, {"tpm", 100}};
+    return sc;
+  }
   if (s == "noop") {
-    return [](int, int64_t i, Local& c) {
-      benchmark_sink = benchmark_sink + static_cast<uint64_t>(i);
-      ++c.allowed;
-    };
+    sc.noop = true;
+    return sc;
   }
   if (s == "hot") {
     static const std::string hot = "hot";
-    return plain(&limiter, [](int, int64_t) -> const std::string& { return hot; }, {{"rpm", 1}});
+    sc.entity = [](int, int64_t) -> const std::string& { return hot; };
+    return sc;
   }
   if (s == "many-entities") {
     const int n = o.entities;
     const auto all = names("e-", n);
-    return plain(&limiter,
-                 [all, n, workers](int w, int64_t i) -> const std::string& {
-                   return (*all)[static_cast<size_t>((i * workers + w) % n)];
-                 },
-                 {{"rpm", 1}});
+    sc.entity = [all, n, workers](int w, int64_t i) -> const std::string& {
+      return (*all)[static_cast<size_t>((i * workers + w) % n)];
+    };
+    return sc;
   }
   if (s == "cascade") {
     limiter.CreateEntity("proj", {});
@@ -143,26 +140,73 @@ Op Setup(RateLimiter& limiter, std::unique_ptr<RateLimiter>& cold, const Options
       limiter.CreateEntity("key-" + std::to_string(w), {.parent_id = "proj", .cascade = true});
     }
     const auto keys = names("key-", workers);
-    return plain(
-        &limiter,
-        [keys](int w, int64_t) -> const std::string& { return (*keys)[static_cast<size_t>(w)]; },
-        {{"rpm", 1}});
+    sc.entity = [keys](int w, int64_t) -> const std::string& {
+      return (*keys)[static_cast<size_t>(w)];
+    };
+    return sc;
   }
   if (s == "adjust") {
-    RateLimiter* l = &limiter;
-    return [l, record, per_worker](int w, int64_t i, Local& c) {
-      auto r = l->Acquire(per_worker(w, i), "bench", {{"rpm", 1}, {"tpm", 100}});
-      record(c, r, [](Lease& lease) { lease.Adjust({{"tpm", 50}}); });
-    };
+    sc.consume = {{"rpm", 1}, {"tpm", 100}};
+    sc.adjust = {{"tpm", 50}};
+    return sc;
   }
   if (s == "stored" || s == "stored-cold") {
     for (int w = 0; w < workers; ++w) limiter.SetLimits("e-" + std::to_string(w), big, "bench");
-    RateLimiter* l = &limiter;
-    if (s == "stored-cold") l = cold.get();
-    return plain(l, per_worker, {{"rpm", 1}});
+    if (s == "stored-cold") sc.limiter = cold.get();
+    return sc;
   }
   throw ValidationError("scenario", s, "unknown scenario");
 }
+
+// The synchronous operation: one worker thread per request in flight.
+Op SyncOp(const Scenario& sc) {
+  if (sc.noop) {
+    return [](int, int64_t i, Local& c) {
+      benchmark_sink = benchmark_sink + static_cast<uint64_t>(i);
+      ++c.allowed;
+    };
+  }
+  return [sc](int w, int64_t i, Local& c) {
+    AcquireResult r = sc.limiter->Acquire(sc.entity(w, i), "bench", sc.consume);
+    if (!r) {
+      ++c.denied;
+      return;
+    }
+    ++c.allowed;
+    if (!sc.adjust.empty()) r.lease().Adjust(sc.adjust);
+    r.lease().Commit();
+  };
+}
+
+// One client thread of the asynchronous mode: keeps `inflight` operations
+// in flight through the async API. Completions may run on other threads
+// (the store's I/O threads), so counts are atomic and the latency
+// histogram has a lock (one operation in kSampleEvery takes it).
+struct AsyncClient {
+  std::atomic<int64_t> allowed{0}, denied{0}, errors{0};
+  std::mutex mu;  // for first_error and the histogram
+  std::string first_error;
+  std::mutex slots_mu;
+  std::condition_variable slots_cv;
+  int free_slots = 0;
+
+  void TakeSlot() {
+    std::unique_lock lock(slots_mu);
+    slots_cv.wait(lock, [&] { return free_slots > 0; });
+    --free_slots;
+  }
+  void GiveSlot() {
+    {
+      std::lock_guard lock(slots_mu);
+      ++free_slots;
+    }
+    slots_cv.notify_one();
+  }
+  void WaitAll(int inflight) {
+    std::unique_lock lock(slots_mu);
+    slots_cv.wait(lock, [&] { return free_slots == inflight; });
+  }
+};
 
 }  // namespace
 
@@ -195,14 +239,100 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
   auto limiter = RateLimiter::Open(store, lo);
   lo.config_cache_ttl_seconds = 0;
   std::unique_ptr<RateLimiter> cold = RateLimiter::Open(store, lo);
-  auto op = Setup(*limiter, cold, o, workers);
+  const Scenario scenario = Setup(*limiter, cold, o, workers);
+  const Op op = SyncOp(scenario);
+
+  // The asynchronous mode: o.threads client threads, each keeping
+  // o.inflight operations in flight. Worker w = thread * inflight + slot
+  // names the entity, as in the threads mode.
+  auto async_client = [&](int t, const std::atomic<bool>& stop, int64_t max_ops, auto deadline,
+                          Counters& c, Histogram* lat) {
+    AsyncClient client;
+    client.free_slots = o.inflight;
+    int64_t claimed = 0;
+    for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+      if (max_ops > 0 && claimed == 0) {
+        const int64_t base = c.ops.fetch_add(kBatch);
+        if (base >= max_ops) break;
+        claimed = std::min(kBatch, max_ops - base);
+      }
+      client.TakeSlot();
+      const int w = t * o.inflight + static_cast<int>(i % o.inflight);
+      if (scenario.noop) {
+        benchmark_sink = benchmark_sink + static_cast<uint64_t>(i);
+        ++client.allowed;
+        client.GiveSlot();
+      } else {
+        const bool timed = lat && i % kSampleEvery == 0;
+        const auto t0 = timed ? Clock::now() : Clock::time_point();
+        auto finish = [&client, lat, timed, t0] {
+          if (timed) {
+            const int64_t ns =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+            std::lock_guard lock(client.mu);
+            lat->Add(ns);
+          }
+          client.GiveSlot();
+        };
+        auto fail = [&client](std::exception_ptr e) {
+          ++client.errors;
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            std::lock_guard lock(client.mu);
+            if (client.first_error.empty()) client.first_error = ex.what();
+          }
+        };
+        scenario.limiter->AcquireAsync(
+            scenario.entity(w, i), "bench", scenario.consume,
+            [&client, &scenario, finish, fail](AcquireResult* r, std::exception_ptr e) {
+              if (e) {
+                fail(e);
+              } else if (!r->allowed()) {
+                ++client.denied;
+              } else {
+                ++client.allowed;
+                if (!scenario.adjust.empty()) {
+                  Lease lease = r->take_lease();
+                  lease.Adjust(scenario.adjust);
+                  lease.CommitAsync([finish, fail](std::exception_ptr ce) {
+                    if (ce) fail(ce);
+                    finish();
+                  });
+                  return;
+                }
+              }
+              finish();  // an unadjusted lease commits writing nothing
+            });
+      }
+      if (max_ops > 0) --claimed;
+      if ((i + 1) % kBatch == 0) {
+        if (max_ops <= 0 && Clock::now() >= deadline) break;
+      }
+    }
+    client.WaitAll(o.inflight);
+    c.allowed += client.allowed.load();
+    c.denied += client.denied.load();
+    c.errors += client.errors.load();
+    if (!client.first_error.empty()) {
+      std::lock_guard lock(c.mu);
+      if (c.first_error.empty()) c.first_error = client.first_error;
+    }
+    benchmark_sink_atomic += benchmark_sink;
+  };
 
   auto run_phase = [&](double seconds, int64_t max_ops, bool measure, Counters& c,
                        std::vector<Histogram>* lat) {
     const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
-    for (int w = 0; w < workers; ++w) {
+    for (int t = 0; o.async && t < o.threads; ++t) {
+      threads.emplace_back([&, t] {
+        async_client(t, stop, max_ops, deadline, c,
+                     lat ? &(*lat)[static_cast<size_t>(t)] : nullptr);
+      });
+    }
+    for (int w = 0; !o.async && w < workers; ++w) {
       threads.emplace_back([&, w] {
         Local local;
         auto flush = [&] {
@@ -286,6 +416,7 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
   r.store = store->Describe();
   r.threads = o.threads;
   r.inflight = o.inflight;
+  r.async = o.async;
   r.allowed = c.allowed;
   r.denied = c.denied;
   r.errors = c.errors;
@@ -338,6 +469,7 @@ std::string ToJson(const Result& r) {
   str("store", r.store);
   count("threads", r.threads);
   count("inflight", r.inflight);
+  str("mode", r.async ? "async" : "threads");
   count("operations", r.operations);
   num("ops_per_sec", r.ops_per_sec);
   object("latency_ms",

@@ -29,9 +29,12 @@ std::string DescribeScenario(const std::string& name);
 struct Options {
   std::string scenario = "single";
   int threads = 1;
-  // Requests kept in flight per thread. The limiter API is synchronous, so
-  // each in-flight slot is a worker thread (threads x inflight workers).
+  // Requests kept in flight per thread (threads x inflight in all).
   int inflight = 1;
+  // true: each thread keeps its requests in flight through the asynchronous
+  // API (AcquireAsync, CommitAsync); false: one worker thread per request,
+  // calling the synchronous API.
+  bool async = true;
   double duration_seconds = 5;
   int64_t ops = 0;  // > 0: stop after this many operations instead
   int entities = 100;
@@ -46,6 +49,7 @@ struct Options {
 struct Result {
   std::string scenario, store;
   int threads = 0, inflight = 0;
+  bool async = true;
   int64_t operations = 0;
   double ops_per_sec = 0;
   double p50_ms = 0, p95_ms = 0, p99_ms = 0, p999_ms = 0;
@@ -64,7 +68,7 @@ struct Result {
 Result Run(std::shared_ptr<Store> store, const Options& options);
 
 // One JSON object with the keys of issue #8 (scenario, store, threads,
-// inflight, operations, ops_per_sec, latency_ms{p50,p95,p99,p999}, allowed,
+// inflight, mode, operations, ops_per_sec, latency_ms{p50,p95,p99,p999}, allowed,
 // denied, errors, calls_per_op, rcu_per_op, wcu_per_op,
 // cost_per_million_usd, client_cpu_us_per_op).
 std::string ToJson(const Result& r);

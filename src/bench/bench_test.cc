@@ -71,5 +71,43 @@ TEST(Bench, OpsLimitAndValidation) {
   EXPECT_THROW(bench::Run(store, o), ValidationError);
 }
 
+// Both modes run exactly --ops operations and count every one; the async
+// mode's adjust scenario commits through CommitAsync.
+TEST(Bench, BothModesCountExactly) {
+  for (bool async : {true, false}) {
+    for (const char* scenario : {"multi", "adjust", "deny"}) {
+      auto store = std::make_shared<MemoryStore>();
+      Options o;
+      o.scenario = scenario;
+      o.async = async;
+      // One client thread: with two, one may claim every batch of --ops
+      // and the other none, which changes how many entities are used.
+      o.threads = 1;
+      o.inflight = 8;
+      o.ops = 4096;
+      o.warmup_seconds = 0;
+      Result r = bench::Run(store, o);
+      EXPECT_EQ(r.operations, 4096) << scenario << " async=" << async;
+      EXPECT_EQ(r.errors, 0) << r.first_error;
+      EXPECT_EQ(r.allowed + r.denied, 4096);
+      if (std::string(scenario) == "deny" && async) {
+        // One thread cycles over its 8 entities: each admits once (1/hour).
+        EXPECT_EQ(r.allowed, 8);
+      } else if (std::string(scenario) == "deny") {
+        // 8 worker threads claim batches of 256 operations; a thread that
+        // claims none never touches its entity.
+        EXPECT_GE(r.allowed, 1);
+        EXPECT_LE(r.allowed, 8);
+      } else {
+        EXPECT_EQ(r.denied, 0);
+      }
+      EXPECT_EQ(r.async, async);
+      rapidjson::Document doc;
+      doc.Parse(ToJson(r).c_str());
+      EXPECT_STREQ(doc["mode"].GetString(), async ? "async" : "threads");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace zae::bench

@@ -11,6 +11,7 @@ struct BenchArgs {
   std::vector<std::string> scenarios = {"multi"};
   int threads = 1;
   int inflight = 1;
+  std::string mode = "async";
   double duration = 5;
   int64_t ops = 0;
   int entities = 100;
@@ -30,8 +31,13 @@ void AddBenchCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("-s,--scenario", a->scenarios, "Scenario(s) to run, or 'all' (default: multi)")
       ->delimiter(',');
   cmd->add_option("--threads", a->threads, "Client threads")->check(CLI::Range(1, 256));
-  cmd->add_option("--inflight", a->inflight, "Requests in flight per thread")
+  cmd->add_option("--inflight", a->inflight,
+                  "Requests in flight per thread (requests, not threads, in async mode)")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--mode", a->mode,
+                  "async: each thread keeps --inflight requests in flight through the "
+                  "asynchronous API; threads: one worker thread per request, synchronous API")
+      ->check(CLI::IsMember({"async", "threads"}));
   cmd->add_option("--duration", a->duration, "Seconds per scenario")->check(CLI::PositiveNumber);
   cmd->add_option("--ops", a->ops, "Stop after this many operations instead of --duration")
       ->check(CLI::NonNegativeNumber);
@@ -59,6 +65,7 @@ void AddBenchCommand(CLI::App& app, Context& ctx) {
       o.scenario = n;
       o.threads = a->threads;
       o.inflight = a->inflight;
+      o.async = a->mode == "async";
       o.duration_seconds = a->duration;
       o.ops = a->ops;
       o.entities = a->entities;

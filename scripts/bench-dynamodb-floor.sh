@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Client CPU per warm acquire on DynamoDB Local next to the machine's floor
+# (wrk sending the limiter's own fast-path request pre-built) and the bare
+# client, in one run (docs/benchmarks.md, "DynamoDB: client CPU").
+#   scripts/bench-dynamodb-floor.sh [SECONDS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/deps.sh
+scripts/dynamodb-local.sh install
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DZAE_WERROR=ON >/dev/null
+cmake --build build/release -j"$(nproc)" --target zae-limiter zae_aws_bench >/dev/null
+state=$root/build/ddb-floor
+trap 'scripts/dynamodb-local.sh stop "$state"' EXIT
+endpoint=$(scripts/dynamodb-local.sh start "$state")
+python3 scripts/dynamodb_floor.py --endpoint "$endpoint" --cli build/release/src/cli/zae-limiter \
+  --aws-bench build/release/bench/zae_aws_bench --seconds "${1:-10}"
