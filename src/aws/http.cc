@@ -1,11 +1,19 @@
 #include "aws/http.h"
 
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <limits>
 
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <queue>
+#include <stdexcept>
 #include <thread>
 #include <unordered_set>
 
@@ -114,9 +122,24 @@ bool OnIoThread() { return t_on_io_thread; }
 
 class HttpClient::Worker {
  public:
+  // Event-driven (curl_multi_socket_action on epoll): each wakeup costs
+  // what its sockets did, not a poll() and a pass over every transfer in
+  // flight, which is what curl_multi_perform/poll cost per response with
+  // 64 connections open.
   explicit Worker(const HttpOptions& options) : options_(options) {
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options.max_connections_per_thread);
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_ < 0 || wake_ < 0) throw std::runtime_error("epoll/eventfd failed");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::OnSocket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::OnTimer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     thread_ = std::thread([this] {
       t_on_io_thread = true;
       Run();
@@ -128,10 +151,12 @@ class HttpClient::Worker {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
-    curl_multi_wakeup(multi_);
+    Wake();
     thread_.join();
     for (CURL* e : idle_) curl_easy_cleanup(e);
     curl_multi_cleanup(multi_);
+    close(wake_);
+    close(epoll_);
   }
 
   bool OnThisThread() const { return thread_.get_id() == std::this_thread::get_id(); }
@@ -141,7 +166,7 @@ class HttpClient::Worker {
       std::lock_guard<std::mutex> lock(mu_);
       incoming_.push_back(std::move(job));
     }
-    curl_multi_wakeup(multi_);
+    Wake();
   }
 
  private:
@@ -180,8 +205,47 @@ class HttpClient::Worker {
     job->done(std::move(result));
   }
 
+  void Wake() {
+    const uint64_t one = 1;
+    if (write(wake_, &one, sizeof one) < 0) {
+      // EAGAIN: the counter is already non-zero, so a wakeup is pending.
+    }
+  }
+
+  static int OnSocket(CURL*, curl_socket_t s, int what, void* userp, void*) {
+    auto* w = static_cast<Worker*>(userp);
+    if (what == CURL_POLL_REMOVE) {
+      epoll_ctl(w->epoll_, EPOLL_CTL_DEL, s, nullptr);
+      return 0;
+    }
+    epoll_event ev{};
+    ev.data.fd = s;
+    ev.events = ((what & CURL_POLL_IN) ? static_cast<uint32_t>(EPOLLIN) : 0u) |
+                ((what & CURL_POLL_OUT) ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+    if (epoll_ctl(w->epoll_, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
+      epoll_ctl(w->epoll_, EPOLL_CTL_ADD, s, &ev);
+    }
+    return 0;
+  }
+
+  static int OnTimer(CURLM*, long timeout_ms, void* userp) {
+    auto* w = static_cast<Worker*>(userp);
+    w->timer_ = timeout_ms < 0 ? Clock::time_point::max()
+                               : Clock::now() + std::chrono::milliseconds(timeout_ms);
+    return 0;
+  }
+
+  void Drain() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg == CURLMSG_DONE) Complete(msg->easy_handle, msg->data.result);
+    }
+  }
+
   void Run() {
     std::vector<std::unique_ptr<Job>> batch;
+    epoll_event events[64];
+    int running = 0;
     for (;;) {
       bool stopping;
       {
@@ -203,19 +267,35 @@ class HttpClient::Worker {
         Start(std::move(const_cast<std::unique_ptr<Job>&>(delayed_.top())));
         delayed_.pop();
       }
-      int running = 0;
-      curl_multi_perform(multi_, &running);
-      int left = 0;
-      while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-        if (msg->msg == CURLMSG_DONE) Complete(msg->easy_handle, msg->data.result);
+      if (timer_ <= Clock::now()) {
+        timer_ = Clock::time_point::max();
+        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+        Drain();
       }
+      Clock::time_point until = timer_;
+      if (!delayed_.empty()) until = std::min(until, delayed_.top()->not_before);
       int wait_ms = 1000;
-      if (!delayed_.empty()) {
-        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
-            delayed_.top()->not_before - Clock::now());
-        wait_ms = std::clamp<int>(static_cast<int>(until.count()) + 1, 0, wait_ms);
+      if (until != Clock::time_point::max()) {
+        const auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+        wait_ms = static_cast<int>(std::clamp<int64_t>(ms + 1, 0, wait_ms));
       }
-      curl_multi_poll(multi_, nullptr, 0, wait_ms, nullptr);
+      const int n = epoll_wait(epoll_, events, 64, wait_ms);
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.fd == wake_) {
+          uint64_t count;
+          if (read(wake_, &count, sizeof count) < 0) {
+            // Already drained by an earlier event of this batch.
+          }
+          continue;
+        }
+        int flags = 0;
+        if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(multi_, events[i].data.fd, flags, &running);
+      }
+      Drain();
     }
     Shutdown(batch);
   }
@@ -245,6 +325,9 @@ class HttpClient::Worker {
 
   HttpOptions options_;
   CURLM* multi_;
+  int epoll_ = -1;
+  int wake_ = -1;  // eventfd: Add() and the destructor wake the loop
+  Clock::time_point timer_ = Clock::time_point::max();  // curl's next timeout
   std::thread thread_;
   std::mutex mu_;
   bool stop_ = false;
