@@ -337,6 +337,56 @@ TEST_F(CliTest, ResourceDefaults) {
   Fails({"resource", "set-defaults", "gpt-4"}, 2, "Error:");
 }
 
+TEST_F(CliTest, ResourceCapacity) {
+  // Per day, so no token refills while the test runs (the CLI's clock is real).
+  Ok({"resource", "set-defaults", "gpt-4", "-l", "rpm:100/day"});
+  Ok({"entity", "create", "proj"});
+  Ok({"entity", "create", "k", "--parent", "proj", "--cascade"});
+  Ok({"acquire", "k", "gpt-4", "-c", "rpm=30"});
+  Ok({"acquire", "loose", "gpt-4", "-c", "rpm=5"});  // no entity record
+  auto d = Json({"resource", "capacity", "gpt-4", "rpm"});
+  EXPECT_STREQ(d["resource"].GetString(), "gpt-4");
+  EXPECT_STREQ(d["limit_name"].GetString(), "rpm");
+  EXPECT_FALSE(d["parents_only"].GetBool());
+  EXPECT_EQ(d["total_capacity"].GetInt64(), 300);
+  EXPECT_EQ(d["total_available"].GetInt64(), 70 + 95 + 70);
+  EXPECT_DOUBLE_EQ(d["utilization_pct"].GetDouble(), 65.0 / 300.0 * 100.0);
+  ASSERT_EQ(d["entities"].Size(), 3u);
+  EXPECT_STREQ(d["entities"][0]["entity_id"].GetString(), "k");
+  EXPECT_EQ(d["entities"][0]["capacity"].GetInt64(), 100);
+  EXPECT_EQ(d["entities"][0]["available"].GetInt64(), 70);
+  EXPECT_DOUBLE_EQ(d["entities"][0]["utilization_pct"].GetDouble(), 30.0);
+  EXPECT_STREQ(d["entities"][1]["entity_id"].GetString(), "loose");
+  EXPECT_STREQ(d["entities"][2]["entity_id"].GetString(), "proj");
+  EXPECT_EQ(d["entities"][2]["available"].GetInt64(), 70);  // the cascade consumed from it
+
+  d = Json({"resource", "capacity", "gpt-4", "rpm", "--parents-only"});
+  EXPECT_TRUE(d["parents_only"].GetBool());
+  ASSERT_EQ(d["entities"].Size(), 1u);
+  EXPECT_STREQ(d["entities"][0]["entity_id"].GetString(), "proj");
+  EXPECT_EQ(d["total_capacity"].GetInt64(), 100);
+  EXPECT_EQ(d["total_available"].GetInt64(), 70);
+
+  const std::string table = Ok({"resource", "capacity", "gpt-4", "rpm", "--parents-only"});
+  EXPECT_EQ(table,
+            "ENTITY  CAPACITY  AVAILABLE  UTILIZATION\n"
+            "proj    100       70         30.0%\n"
+            "TOTAL   100       70         30.0%\n");
+  EXPECT_EQ(Ok({"resource", "capacity", "other", "rpm"}),
+            "No entity has a 'rpm' bucket for resource other.\n");
+  d = Json({"resource", "capacity", "other", "rpm"});
+  EXPECT_EQ(d["entities"].Size(), 0u);
+  EXPECT_EQ(d["total_capacity"].GetInt64(), 0);
+  EXPECT_EQ(d["utilization_pct"].GetDouble(), 0.0);
+
+  Fails({"resource", "capacity", "gpt-4", "wcu"}, 1,
+        "Error: Invalid name: 'wcu' is a reserved limit name");
+  Fails({"resource", "capacity", "gpt#4", "rpm"}, 1,
+        "Error: Invalid resource: resource cannot contain '#'");
+  Fails({"resource", "capacity", "gpt-4"}, 2, "limit is required");
+  Fails({"resource", "capacity", "gpt-4", "rpm", "--parents"}, 2, "Error:");
+}
+
 TEST_F(CliTest, SystemDefaults) {
   Ok({"system", "set-defaults", "-l", "rpm:1000", "--on-unavailable", "allow"});
   auto d = Json({"system", "get-defaults"});
