@@ -1,6 +1,8 @@
 // GetResourceCapacity (runtime.md §3.9, §6): every bucket of a resource
 // through GSI2, all pages (the reference reads only the first), shards of
 // one entity counted once.
+#include <algorithm>
+#include <climits>
 #include <map>
 
 #include "limiter/bucket_plan.h"
