@@ -17,6 +17,11 @@
 
 #include "rapidjson/document.h"
 
+#if ZAE_HAVE_DYNAMODB_STORE
+#include "aws/client.h"
+#include "zae/dynamodb_store.h"
+#endif
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -900,6 +905,62 @@ TEST_F(CliTest, DynamoDbLocalDeleteListUpgradeCapacity) {
   EXPECT_FALSE(Contains(list().out, "\"" + table + "\"")) << list().out;
   r = run({"upgrade"});
   EXPECT_EQ(r.code, 4) << r.err;  // the table is gone
+}
+
+// Tables that are not zae-limiter tables: list skips them, delete refuses.
+TEST_F(CliTest, DynamoDbLocalLeavesOtherTablesAlone) {
+  const char* endpoint = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
+  if (endpoint == nullptr || !ZAE_HAVE_DYNAMODB_STORE) {
+    GTEST_SKIP() << "needs ZAE_TEST_DYNAMODB_ENDPOINT and the DynamoDB store";
+  }
+#if ZAE_HAVE_DYNAMODB_STORE
+  const std::string pid = std::to_string(getpid());
+  // Our key schema but no version record (provisioned, never deployed).
+  zae::DynamoDbOptions o;
+  o.table = "zae-cli-bare-" + pid;
+  o.region = "us-east-1";
+  o.endpoint = endpoint;
+  o.access_key_id = "test";
+  o.secret_access_key = "test";
+  o.delete_table_on_destroy = true;
+  zae::DynamoDbStore bare(o);
+  bare.Provision({});
+  // Another application's table: another key schema.
+  const std::string foreign = "zae-cli-foreign-" + pid;
+  zae::aws::DynamoClient client(
+      zae::aws::ClientConfig::For(endpoint, "us-east-1", "test", "test", ""));
+  zae::aws::CreateTableRequest c;
+  c.table_name = foreign;
+  zae::aws::AttributeDefinition id;
+  id.attribute_name = "id";
+  id.attribute_type = "S";
+  c.attribute_definitions = {id};
+  zae::aws::KeySchemaElement key;
+  key.attribute_name = "id";
+  key.key_type = "HASH";
+  c.key_schema = {key};
+  client.CreateTable(c);
+  client.WaitForTable(foreign);
+
+  const std::string env = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test";
+  Result r = RunRaw({"--region", "us-east-1", "--endpoint-url", endpoint, "-v", "list"}, env);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(Contains(r.out, o.table)) << r.out;
+  EXPECT_FALSE(Contains(r.out, foreign)) << r.out;
+  EXPECT_TRUE(Contains(r.err, "skipping table " + o.table + ": no version record")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "skipping table " + foreign + ": ")) << r.err;
+  for (const std::string& table : {o.table, foreign}) {
+    r = RunRaw({"--store", "dynamodb://" + table + "?region=us-east-1&endpoint=" + endpoint,
+                "delete", "--yes"},
+               env);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_TRUE(Contains(
+        r.err, "Error: table " + table + " has no zae-limiter version record; not deleting it"))
+        << r.err;
+  }
+  EXPECT_TRUE(bare.TableExists());
+  client.DeleteTable({foreign});
+#endif
 }
 
 }  // namespace
