@@ -84,8 +84,17 @@ class DynamoDbStore final : public Store {
   StoreStats stats() const override;
   void ResetStats() override;
 
-  // Deletes the table and waits until it is gone.
-  void DeleteTable();
+  // Whether the table exists (DescribeTable). Throws StoreError when
+  // DynamoDB cannot be asked.
+  bool TableExists();
+  // Deletes the table and waits until it is gone. Returns false when there
+  // was no table.
+  bool DeleteTable();
+
+  // The names of every table at the options' region and endpoint
+  // (ListTables, all pages, in DynamoDB's order); options.table is not
+  // used. Throws StoreError when DynamoDB cannot be reached or refuses.
+  static std::vector<std::string> ListTables(const DynamoDbOptions& options);
 
  private:
   DynamoDbOptions options_;

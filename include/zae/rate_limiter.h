@@ -209,6 +209,24 @@ class RateLimiter {
   // The limits an acquire would use, and where they came from.
   ResolvedLimits ResolveLimits(const std::string& entity_id, const std::string& resource);
 
+  // ---- capacity -----------------------------------------------------------
+  // How much of limit `limit_name` of `resource` is left across every entity
+  // that has a bucket for it: the ops view of a model's budget. Reads every
+  // bucket of the resource (GSI2, all pages) and refills each as of now;
+  // writes nothing. Per entity, a sharded bucket counts once: capacity is
+  // the stored (undivided) capacity, available the sum over its shards of
+  // each shard's share, capped at the capacity. Entities whose bucket lacks
+  // the limit are not listed; a resource with no buckets gives empty totals.
+  // With `parents_only`, only entities whose record exists and has no parent
+  // (the top of a hierarchy) are counted; a cascading child's consumption
+  // shows up in its parent's bucket anyway.
+  // Cost: one Query page per page of buckets, plus (parents_only) one
+  // BatchGet of the entity records. Thread-safe.
+  // Throws InvalidNameError for a malformed resource or limit name (or the
+  // reserved "wcu"), StoreError when the store fails or holds a corrupt bucket.
+  ResourceCapacity GetResourceCapacity(const std::string& resource, const std::string& limit_name,
+                                       bool parents_only = false);
+
   // ---- audit, cache -------------------------------------------------------
   // Newest first. entity_id may be "$SYSTEM" or "$RESOURCE:{resource}".
   Page<AuditEvent> GetAuditEvents(const std::string& entity_id, int limit = 100,

@@ -66,6 +66,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,18 @@ class SqliteStore final : public Store {
   void ResetStats() override;
 
   const std::string& path() const { return path_; }
+
+  // The schema version recorded in the file at `path` ("1", "2"), read
+  // without opening it as a store, so without migrating it; nullopt when
+  // there is no such file or it has no zae-limiter schema (e.g. an empty or
+  // foreign database). Throws StoreError when the file cannot be read or is
+  // not a database.
+  static std::optional<std::string> FileSchemaVersion(const std::string& path);
+  // Removes the database file at `path` and its companions (-wal, -shm,
+  // -journal, -lock). Returns false when the file did not exist. Processes
+  // that still have it open keep writing to the removed file.
+  // Throws StoreError when a file cannot be removed.
+  static bool RemoveFiles(const std::string& path);
 
   class Connection;  // one sqlite3 handle and its statement cache
 

@@ -94,6 +94,25 @@ struct UsageSummary {
   std::string max_window_start;
 };
 
+// One entity's share of a resource's limit (RateLimiter::GetResourceCapacity).
+// Whole tokens; `available` is after refill and may be negative (debt).
+struct EntityCapacity {
+  std::string entity_id;
+  int64_t capacity = 0;
+  int64_t available = 0;
+  double utilization_pct = 0;  // (capacity - available) / capacity x 100; 0 when capacity is 0
+};
+
+// How much of a limit of a resource is left across its entities' buckets.
+struct ResourceCapacity {
+  std::string resource;
+  std::string limit_name;
+  int64_t total_capacity = 0;            // sum of the entities' capacities
+  int64_t total_available = 0;           // sum of the entities' available tokens
+  double utilization_pct = 0;            // over the totals; 0 when total_capacity is 0
+  std::vector<EntityCapacity> entities;  // sorted by entity_id
+};
+
 struct CacheStats {
   int64_t hits = 0;
   int64_t misses = 0;

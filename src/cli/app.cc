@@ -97,13 +97,16 @@ bool Context::embedded_store() const {
   return ParseStoreUrl(StoreUrl()).kind != StoreUrl::Kind::kDynamoDb;
 }
 
+bool Context::store_chosen() const {
+  return !global.store.empty() || DynamoDbFlagsGiven(global) ||
+         std::getenv("ZAEL_STORE") != nullptr;
+}
+
 std::shared_ptr<Store> Context::store() {
   if (store_) return store_;
   const std::string url = StoreUrl();
   const auto parsed = ParseStoreUrl(url);  // ValidationError on a bad URL
-  const bool is_default =
-      global.store.empty() && !DynamoDbFlagsGiven(global) && std::getenv("ZAEL_STORE") == nullptr;
-  if (is_default) {
+  if (!store_chosen()) {
     // The user never chose a location: create ours (like any XDG app).
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(parsed.path).parent_path(), ec);

@@ -72,6 +72,9 @@ class Context {
   // or the default SQLite file; "" never.
   std::string StoreUrl() const;
   bool embedded_store() const;  // memory: or sqlite:
+  // Whether the user chose a store (--store, --name/--region/--endpoint-url
+  // or ZAEL_STORE) rather than getting the default SQLite file.
+  bool store_chosen() const;
   // Opens the store on first use. Embedded stores get their schema here so
   // that every command works on a fresh file without `deploy`.
   std::shared_ptr<Store> store();

@@ -19,6 +19,11 @@
 #include "rapidjson/document.h"
 #include "zae/version.h"
 
+#if ZAE_HAVE_DYNAMODB_STORE
+#include "aws/client.h"
+#include "zae/dynamodb_store.h"
+#endif
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -339,6 +344,56 @@ TEST_F(CliTest, ResourceDefaults) {
   Fails({"resource", "set-defaults", "_default_", "-l", "rpm:1"}, 1, "Invalid resource");
   Fails({"resource", "get-defaults", "9lives"}, 1, "Invalid resource");
   Fails({"resource", "set-defaults", "gpt-4"}, 2, "Error:");
+}
+
+TEST_F(CliTest, ResourceCapacity) {
+  // Per day, so no token refills while the test runs (the CLI's clock is real).
+  Ok({"resource", "set-defaults", "gpt-4", "-l", "rpm:100/day"});
+  Ok({"entity", "create", "proj"});
+  Ok({"entity", "create", "k", "--parent", "proj", "--cascade"});
+  Ok({"acquire", "k", "gpt-4", "-c", "rpm=30"});
+  Ok({"acquire", "loose", "gpt-4", "-c", "rpm=5"});  // no entity record
+  auto d = Json({"resource", "capacity", "gpt-4", "rpm"});
+  EXPECT_STREQ(d["resource"].GetString(), "gpt-4");
+  EXPECT_STREQ(d["limit_name"].GetString(), "rpm");
+  EXPECT_FALSE(d["parents_only"].GetBool());
+  EXPECT_EQ(d["total_capacity"].GetInt64(), 300);
+  EXPECT_EQ(d["total_available"].GetInt64(), 70 + 95 + 70);
+  EXPECT_DOUBLE_EQ(d["utilization_pct"].GetDouble(), 65.0 / 300.0 * 100.0);
+  ASSERT_EQ(d["entities"].Size(), 3u);
+  EXPECT_STREQ(d["entities"][0]["entity_id"].GetString(), "k");
+  EXPECT_EQ(d["entities"][0]["capacity"].GetInt64(), 100);
+  EXPECT_EQ(d["entities"][0]["available"].GetInt64(), 70);
+  EXPECT_DOUBLE_EQ(d["entities"][0]["utilization_pct"].GetDouble(), 30.0);
+  EXPECT_STREQ(d["entities"][1]["entity_id"].GetString(), "loose");
+  EXPECT_STREQ(d["entities"][2]["entity_id"].GetString(), "proj");
+  EXPECT_EQ(d["entities"][2]["available"].GetInt64(), 70);  // the cascade consumed from it
+
+  d = Json({"resource", "capacity", "gpt-4", "rpm", "--parents-only"});
+  EXPECT_TRUE(d["parents_only"].GetBool());
+  ASSERT_EQ(d["entities"].Size(), 1u);
+  EXPECT_STREQ(d["entities"][0]["entity_id"].GetString(), "proj");
+  EXPECT_EQ(d["total_capacity"].GetInt64(), 100);
+  EXPECT_EQ(d["total_available"].GetInt64(), 70);
+
+  const std::string table = Ok({"resource", "capacity", "gpt-4", "rpm", "--parents-only"});
+  EXPECT_EQ(table,
+            "ENTITY  CAPACITY  AVAILABLE  UTILIZATION\n"
+            "proj    100       70         30.0%\n"
+            "TOTAL   100       70         30.0%\n");
+  EXPECT_EQ(Ok({"resource", "capacity", "other", "rpm"}),
+            "No entity has a 'rpm' bucket for resource other.\n");
+  d = Json({"resource", "capacity", "other", "rpm"});
+  EXPECT_EQ(d["entities"].Size(), 0u);
+  EXPECT_EQ(d["total_capacity"].GetInt64(), 0);
+  EXPECT_EQ(d["utilization_pct"].GetDouble(), 0.0);
+
+  Fails({"resource", "capacity", "gpt-4", "wcu"}, 1,
+        "Error: Invalid name: 'wcu' is a reserved limit name");
+  Fails({"resource", "capacity", "gpt#4", "rpm"}, 1,
+        "Error: Invalid resource: resource cannot contain '#'");
+  Fails({"resource", "capacity", "gpt-4"}, 2, "limit is required");
+  Fails({"resource", "capacity", "gpt-4", "rpm", "--parents"}, 2, "Error:");
 }
 
 TEST_F(CliTest, SystemDefaults) {
@@ -678,6 +733,101 @@ TEST_F(CliTest, DemoIsDeterministicAndRerunnable) {
   EXPECT_EQ(RunRaw({"--store", "memory:", "demo", "--speed", "0", "--duration", "5"}).code, 0);
 }
 
+// ---- delete, list, upgrade ---------------------------------------------------------
+
+TEST_F(CliTest, DeleteSqliteStore) {
+  const fs::path db = dir_ / "z.db";
+  Ok({"deploy"});
+  ASSERT_TRUE(fs::exists(db));
+  Fails({"delete"}, 1, "Refusing without --yes because stdin is not a terminal");
+  EXPECT_TRUE(fs::exists(db));
+  auto d = Json({"delete", "--yes"});
+  EXPECT_TRUE(d["deleted"].GetBool());
+  EXPECT_STREQ(d["store"].GetString(), store_.c_str());
+  EXPECT_FALSE(fs::exists(db));
+  EXPECT_FALSE(fs::exists(dir_ / "z.db-wal"));
+  EXPECT_FALSE(fs::exists(dir_ / "z.db-lock"));
+  Fails({"delete", "--yes"}, 1, "Error: SQLite store not found: " + db.string());
+  EXPECT_FALSE(fs::exists(db));  // and not created by the attempt
+
+  Ok({"deploy"});
+  EXPECT_EQ(Ok({"delete", "-y"}), "Deleted SQLite store " + db.string() + "\n");
+
+  // Not a zae-limiter store: left alone.
+  WriteFile("empty.db", "");
+  Result r = RunRaw({"--store", "sqlite:" + (dir_ / "empty.db").string(), "delete", "--yes"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "is not a zae-limiter SQLite store; not deleting it")) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "empty.db"));
+  WriteFile("text.db", "not a database, just some text that is long enough to have a header\n");
+  r = RunRaw({"--store", "sqlite:" + (dir_ / "text.db").string(), "delete", "--yes"});
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_TRUE(Contains(r.err, "cannot read SQLite store")) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "text.db"));
+
+  r = RunRaw({"--store", "memory:", "delete", "--yes"});
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(Contains(r.err, "a memory: store lives for one command; there is nothing to delete"))
+      << r.err;
+  EXPECT_EQ(RunRaw({"delete", "--help"}).code, 0);
+}
+
+TEST_F(CliTest, ListNeedsDynamoDb) {
+  Result r = Run({"list"});
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(Contains(r.err,
+                       "Error: 'list' shows the zae-limiter tables of a DynamoDB region, "
+                       "but the store is " +
+                           store_))
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "z.db"));  // nothing created
+  EXPECT_EQ(RunRaw({"--store", "memory:", "list"}).code, 2);
+  r = RunRaw({"--region", "us-east-1", "--endpoint-url",
+              "http://127.0.0.1:" + std::to_string(FreePort()), "list"},
+             "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_TRUE(Contains(r.err, "Error:")) << r.err;
+  EXPECT_EQ(RunRaw({"list", "--help"}).code, 0);
+}
+
+TEST_F(CliTest, UpgradeSqlite) {
+  Fails({"upgrade"}, 1, "Error: SQLite store not found: " + (dir_ / "z.db").string());
+  EXPECT_FALSE(fs::exists(dir_ / "z.db"));
+  Ok({"deploy"});
+  auto d = Json({"upgrade"});
+  EXPECT_STREQ(d["schema_version"].GetString(), "0.10.0");
+  EXPECT_STREQ(d["client_schema_version"].GetString(), "0.10.0");
+  EXPECT_STREQ(d["file_format_before"].GetString(), "2");
+  EXPECT_STREQ(d["file_format_after"].GetString(), "2");
+  EXPECT_EQ(d["migrations"].Size(), 0u);
+  EXPECT_FALSE(d["changed"].GetBool());
+  EXPECT_TRUE(Contains(Ok({"upgrade"}), "Already up to date: no migrations to apply.\n"));
+
+  // A version 1 file (written by the v1 CLI) is migrated, once.
+  fs::copy_file(std::string(ZAE_SOURCE_DIR) + "/testdata/sqlite/v1_store.db", dir_ / "v1.db");
+  const std::string v1 = "sqlite:" + (dir_ / "v1.db").string();
+  Result r = RunRaw({"--store", v1, "upgrade"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "file_format     1 -> 2")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "Applied: sqlite file format 1 -> 2\n")) << r.out;
+  r = RunRaw({"--store", v1, "upgrade", "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"changed\": false")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\"file_format_before\": \"2\"")) << r.out;
+  r = RunRaw({"--store", v1, "entity", "show", "proj-acme"});  // the data survived
+  EXPECT_EQ(r.code, 0) << r.err;
+
+  WriteFile("empty.db", "");
+  r = RunRaw({"--store", "sqlite:" + (dir_ / "empty.db").string(), "upgrade"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "is not a zae-limiter SQLite store")) << r.err;
+  r = RunRaw({"--store", "memory:", "upgrade", "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"changed\": false")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "file_format")) << r.out;
+  EXPECT_EQ(RunRaw({"upgrade", "--help"}).code, 0);
+}
+
 // ---- DynamoDB Local -----------------------------------------------------------------
 
 TEST_F(CliTest, DynamoDbLocal) {
@@ -716,6 +866,121 @@ TEST_F(CliTest, DynamoDbLocal) {
   r = run({"bench", "--scenario", "multi", "--ops", "20", "--warmup", "0", "--output", "json"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, "\"wcu_per_op\"")) << r.out;
+}
+
+TEST_F(CliTest, DynamoDbLocalDeleteListUpgradeCapacity) {
+  const char* endpoint = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
+  if (endpoint == nullptr || !ZAE_HAVE_DYNAMODB_STORE) {
+    GTEST_SKIP() << "needs ZAE_TEST_DYNAMODB_ENDPOINT and the DynamoDB store";
+  }
+  const std::string table = "zae-cli-adm-" + std::to_string(getpid());
+  store_ = "dynamodb://" + table + "?region=us-east-1&endpoint=" + std::string(endpoint);
+  const std::string env = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test";
+  auto run = [&](std::vector<std::string> args) { return Run(std::move(args), env); };
+  auto list = [&] {
+    return RunRaw({"--region", "us-east-1", "--endpoint-url", endpoint, "list", "--output", "json"},
+                  env);
+  };
+  Result r = run({"delete", "--yes"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "Error: DynamoDB table not found: " + table)) << r.err;
+  ASSERT_EQ(run({"deploy"}).code, 0);
+
+  r = list();
+  EXPECT_EQ(r.code, 0) << r.err;
+  rapidjson::Document d;
+  d.Parse(r.out.c_str());
+  ASSERT_FALSE(d.HasParseError()) << r.out;
+  bool listed = false;
+  for (const auto& t : d["tables"].GetArray()) {
+    if (t["name"].GetString() != table) continue;
+    listed = true;
+    EXPECT_STREQ(t["schema_version"].GetString(), "0.10.0");
+    EXPECT_TRUE(t["compatible"].GetBool());
+  }
+  EXPECT_TRUE(listed) << r.out;
+  r = RunRaw({"--region", "us-east-1", "--endpoint-url", endpoint, "list"}, env);
+  EXPECT_TRUE(Contains(r.out, "TABLE") && Contains(r.out, table + " ")) << r.out;
+
+  r = run({"upgrade", "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"changed\": false")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "file_format")) << r.out;
+
+  // Capacity on DynamoDB, where buckets are sharded by default.
+  EXPECT_EQ(run({"resource", "set-defaults", "m", "-l", "rpm:10/day"}).code, 0);
+  EXPECT_EQ(run({"acquire", "k1", "m", "-c", "rpm=4"}).code, 0);
+  EXPECT_EQ(run({"acquire", "k2", "m", "-c", "rpm=1"}).code, 0);
+  r = run({"resource", "capacity", "m", "rpm", "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"total_capacity\": 20,")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\"total_available\": 15,")) << r.out;
+
+  r = run({"delete"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "Refusing without --yes")) << r.err;
+  r = run({"delete", "--yes"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "Deleted DynamoDB table " + table)) << r.out;
+  EXPECT_FALSE(Contains(list().out, "\"" + table + "\"")) << list().out;
+  r = run({"upgrade"});
+  EXPECT_EQ(r.code, 4) << r.err;  // the table is gone
+}
+
+// Tables that are not zae-limiter tables: list skips them, delete refuses.
+TEST_F(CliTest, DynamoDbLocalLeavesOtherTablesAlone) {
+  const char* endpoint = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
+  if (endpoint == nullptr || !ZAE_HAVE_DYNAMODB_STORE) {
+    GTEST_SKIP() << "needs ZAE_TEST_DYNAMODB_ENDPOINT and the DynamoDB store";
+  }
+#if ZAE_HAVE_DYNAMODB_STORE
+  const std::string pid = std::to_string(getpid());
+  // Our key schema but no version record (provisioned, never deployed).
+  zae::DynamoDbOptions o;
+  o.table = "zae-cli-bare-" + pid;
+  o.region = "us-east-1";
+  o.endpoint = endpoint;
+  o.access_key_id = "test";
+  o.secret_access_key = "test";
+  o.delete_table_on_destroy = true;
+  zae::DynamoDbStore bare(o);
+  bare.Provision({});
+  // Another application's table: another key schema.
+  const std::string foreign = "zae-cli-foreign-" + pid;
+  zae::aws::DynamoClient client(
+      zae::aws::ClientConfig::For(endpoint, "us-east-1", "test", "test", ""));
+  zae::aws::CreateTableRequest c;
+  c.table_name = foreign;
+  zae::aws::AttributeDefinition id;
+  id.attribute_name = "id";
+  id.attribute_type = "S";
+  c.attribute_definitions = {id};
+  zae::aws::KeySchemaElement key;
+  key.attribute_name = "id";
+  key.key_type = "HASH";
+  c.key_schema = {key};
+  client.CreateTable(c);
+  client.WaitForTable(foreign);
+
+  const std::string env = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test";
+  Result r = RunRaw({"--region", "us-east-1", "--endpoint-url", endpoint, "-v", "list"}, env);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(Contains(r.out, o.table)) << r.out;
+  EXPECT_FALSE(Contains(r.out, foreign)) << r.out;
+  EXPECT_TRUE(Contains(r.err, "skipping table " + o.table + ": no version record")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "skipping table " + foreign + ": ")) << r.err;
+  for (const std::string& table : {o.table, foreign}) {
+    r = RunRaw({"--store", "dynamodb://" + table + "?region=us-east-1&endpoint=" + endpoint,
+                "delete", "--yes"},
+               env);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_TRUE(Contains(
+        r.err, "Error: table " + table + " has no zae-limiter version record; not deleting it"))
+        << r.err;
+  }
+  EXPECT_TRUE(bare.TableExists());
+  client.DeleteTable({foreign});
+#endif
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "limiter/codec.h"
 #include "limiter/keys.h"
+#include "limiter/query.h"
 #include "zae/errors.h"
 #include "zae/validate.h"
 
@@ -62,13 +63,7 @@ std::vector<Item> QueryPrefix(Store& store, const std::string& prefix) {
   QueryRequest req;
   req.hash = "_/SYSTEM#";
   req.sort_prefix = prefix;
-  std::vector<Item> out;
-  while (true) {
-    QueryPage page = store.Query(req);
-    for (auto& item : page.items) out.push_back(std::move(item));
-    if (!page.last_evaluated) return out;
-    req.start_after = std::move(page.last_evaluated);
-  }
+  return QueryAll(store, std::move(req));
 }
 
 }  // namespace

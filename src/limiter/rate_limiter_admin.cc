@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "limiter/keys.h"
+#include "limiter/query.h"
 #include "limiter/rate_limiter_impl.h"
 #include "zae/errors.h"
 #include "zae/validate.h"
@@ -15,17 +16,6 @@ constexpr int64_t kAuditRetentionDays = 90;
 const std::string kSystemAuditId = "$SYSTEM";
 
 std::string ResourceAuditId(const std::string& resource) { return "$RESOURCE:" + resource; }
-
-// Collects every item of a query, page by page.
-std::vector<Item> QueryAll(Store& store, QueryRequest req) {
-  std::vector<Item> out;
-  while (true) {
-    QueryPage page = store.Query(req);
-    for (auto& item : page.items) out.push_back(std::move(item));
-    if (!page.last_evaluated) return out;
-    req.start_after = std::move(page.last_evaluated);
-  }
-}
 
 Item ConfigItem(const ItemKey& key, const std::vector<Limit>& limits) {
   Item item{{"PK", Value(key.pk)}, {"SK", Value(key.sk)}, {"config_version", Value(1)}};

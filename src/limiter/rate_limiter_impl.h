@@ -159,6 +159,9 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
   void SetAuditRetentionDays(int64_t days);
   Page<AuditEvent> GetAuditEvents(const std::string& entity_id, int limit,
                                   const std::string& cursor);
+  // capacity.cc
+  ResourceCapacity GetResourceCapacity(const std::string& resource, const std::string& limit_name,
+                                       bool parents_only);
 
   std::shared_ptr<Store> store_;
   RateLimiterOptions options_;

@@ -580,15 +580,39 @@ void DynamoDbStore::Provision(const ProvisionOptions& options) {
   }
 }
 
-void DynamoDbStore::DeleteTable() {
+bool DynamoDbStore::TableExists() {
+  try {
+    client_->DescribeTable({options_.table});
+    return true;
+  } catch (const aws::ResourceNotFound&) {
+    return false;
+  }
+}
+
+bool DynamoDbStore::DeleteTable() {
   aws::DeleteTableRequest r;
   r.table_name = options_.table;
   try {
     client_->DeleteTable(r);
   } catch (const aws::ResourceNotFound&) {
-    return;
+    return false;
   }
   client_->WaitForTable(options_.table, /*until_deleted=*/true);
+  return true;
+}
+
+std::vector<std::string> DynamoDbStore::ListTables(const DynamoDbOptions& options) {
+  aws::DynamoClient client(aws::ClientConfig::For(options.endpoint, options.region,
+                                                  options.access_key_id, options.secret_access_key,
+                                                  options.session_token));
+  std::vector<std::string> out;
+  aws::ListTablesRequest r;
+  while (true) {
+    aws::ListTablesResponse page = client.ListTables(r);
+    for (auto& name : page.table_names) out.push_back(std::move(name));
+    if (page.last_evaluated_table_name.empty()) return out;
+    r.exclusive_start_table_name = std::move(page.last_evaluated_table_name);
+  }
 }
 
 std::optional<Item> DynamoDbStore::Get(const ItemKey& key, bool consistent) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -1003,6 +1004,55 @@ auto SqliteStore::RunRead(F&& body) {
       throw;
     }
   }
+}
+
+std::optional<std::string> SqliteStore::FileSchemaVersion(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> guard(db, sqlite3_close);
+  auto fail = [&](int code) -> StoreError {
+    return StoreError("cannot read SQLite store '" + path +
+                      "': " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(code)));
+  };
+  if (rc != SQLITE_OK) throw fail(rc);
+  sqlite3_busy_timeout(db, 5000);
+  // No meta table: an empty or foreign database, not ours.
+  sqlite3_stmt* st = nullptr;
+  rc = sqlite3_prepare_v2(db,
+                          "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'meta'",
+                          -1, &st, nullptr);
+  if (rc != SQLITE_OK) throw fail(rc);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) throw fail(rc);
+  rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                          nullptr);
+  if (rc != SQLITE_OK) throw fail(rc);
+  std::optional<std::string> version;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    if (text) version = text;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw fail(rc);
+  return version;
+}
+
+bool SqliteStore::RemoveFiles(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool existed = fs::exists(path, ec);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal", "-lock"}) {
+    const std::string file = path + suffix;
+    if (!fs::remove(file, ec) && ec) {
+      throw StoreError("cannot remove '" + file + "': " + ec.message());
+    }
+  }
+  return existed;
 }
 
 void SqliteStore::Provision(const ProvisionOptions&) {
