@@ -33,16 +33,13 @@ ResolvedLimits RateLimiterImpl::ResolveWithFallback(
 
 AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::string& resource,
                                        const Amounts& consume, const AcquireOptions& options) {
-  // Store failures follow on_unavailable; bad input and denials-as-errors
-  // do not (only store failures may become admits).
+  // Store failures (StoreError, store.h) follow on_unavailable; anything
+  // else, bad input, denials-as-errors and bugs alike, propagates: only
+  // store failures may become admits.
   auto under_policy = [&](auto&& body) -> std::optional<AcquireResult> {
     try {
       return body();
-    } catch (const ValidationError&) {
-      throw;
-    } catch (const RateLimitError&) {
-      throw;
-    } catch (const std::exception& e) {
+    } catch (const StoreError& e) {
       return Unavailable(e, options, entity_id, resource);
     }
   };
@@ -98,7 +95,7 @@ OnUnavailable RateLimiterImpl::ResolveMode(const AcquireOptions& options) {
       last_mode_ = static_cast<int>(*mode);
       return *mode;
     }
-  } catch (const std::exception&) {
+  } catch (const StoreError&) {
     // The store is down: fall back to the last value seen.
   }
   const int last = last_mode_.load();

@@ -64,7 +64,7 @@ class RequestCount : public LimiterTest {
  protected:
   void SetUp() override {
     LimiterTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     // Count the calls a DynamoDB deployment makes: usage comes from its
     // stream there, not from inline snapshot writes.
     limiter_ = Open();

@@ -14,7 +14,7 @@ class Sharding : public LimiterTest {
  protected:
   void SetUp() override {
     LimiterTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     if (GetParam().name == "dynamodb")
       GTEST_SKIP() << "thousands of writes; covered on memory/SQLite";
     limiter_ = Open({.sharding = true});

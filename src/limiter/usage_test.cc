@@ -14,7 +14,7 @@ class Usage : public LimiterTest {
  protected:
   void SetUp() override {
     LimiterTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     if (store_->capabilities().usage_from_stream) {
       GTEST_SKIP() << "usage comes from the stream aggregator on this store";
     }

@@ -44,6 +44,28 @@ struct StoreFactory {
 
 inline void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
 
+// True when this run must have backend `name` (its cases fail instead of
+// skipping when it is unavailable): ZAE_REQUIRE_DYNAMODB=1 for "dynamodb".
+// The test command sets it, so a missing DynamoDB Local is a failure there.
+inline bool BackendRequired(const std::string& name) {
+  if (name != "dynamodb") return false;
+  const char* v = std::getenv("ZAE_REQUIRE_DYNAMODB");
+  return v && *v && std::string(v) != "0";
+}
+
+// In SetUp: skips the test when the backend of `factory` cannot run here,
+// or fails it when the run requires that backend.
+#define ZAE_SKIP_UNLESS_AVAILABLE(factory)                                                     \
+  do {                                                                                         \
+    const ::zae::testing::StoreFactory& zae_f_ = (factory);                                    \
+    const std::string zae_why_ = zae_f_.unavailable ? zae_f_.unavailable() : "";               \
+    if (!zae_why_.empty()) {                                                                   \
+      if (::zae::testing::BackendRequired(zae_f_.name))                                        \
+        GTEST_FAIL() << zae_f_.name << " is required (ZAE_REQUIRE_DYNAMODB) but " << zae_why_; \
+      GTEST_SKIP() << zae_f_.name << ": " << zae_why_;                                         \
+    }                                                                                          \
+  } while (0)
+
 // Runs the backend only when environment variable `var` is set.
 inline std::function<std::string()> RequireEnv(const char* var) {
   return [var]() -> std::string {
@@ -129,10 +151,7 @@ class ScratchDir {
 class StoreTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
-    if (GetParam().unavailable) {
-      const std::string why = GetParam().unavailable();
-      if (!why.empty()) GTEST_SKIP() << GetParam().name << ": " << why;
-    }
+    ZAE_SKIP_UNLESS_AVAILABLE(GetParam());
     store_ = GetParam().open(dir_.path());
   }
   void TearDown() override { store_.reset(); }
