@@ -106,6 +106,7 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     const std::string& entity_id, const std::string& resource, const Amounts& consume,
     const std::optional<std::vector<Limit>>& fallback, int64_t now, int shard, bool alone) {
   thread_local std::minstd_rand jitter{std::random_device{}()};
+  MaybeDeleteExpired(now);
   for (int attempt = 0; attempt < kMaxSlowAttempts; ++attempt) {
     if (attempt > 0) {
       now = clock_.NowMs();

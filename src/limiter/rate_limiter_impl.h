@@ -248,6 +248,17 @@ class RateLimiterImpl {
              std::optional<std::string> resource, Value::Map details);
   OnUnavailable ResolveMode(const AcquireOptions& options);
 
+ public:
+  // Retention on stores that do not expire items themselves (!native_ttl:
+  // memory, SQLite): Store::DeleteExpired when due, i.e. when the limiter
+  // opens and then at most once per kRetentionIntervalMs of its clock, from
+  // the slow path and admin writes. A failure waits for the next interval.
+  static constexpr int64_t kRetentionIntervalMs = 3'600'000;
+  void MaybeDeleteExpired(int64_t now_ms);
+
+ private:
+  std::atomic<int64_t> retention_due_ms_{INT64_MIN};
+
   std::mutex mu_;
   std::map<std::string, EntityInfo> entities_;
   std::map<std::pair<std::string, std::string>, BucketInfo> buckets_;
