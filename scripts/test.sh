@@ -14,6 +14,14 @@ cd "$root"
 jobs=${ZAE_JOBS:-$(nproc)}
 
 step() { printf '\n== %s\n' "$*"; }
+# ctest counts a skipped test as passed: fail on any "(Skipped)" in its log.
+# With DynamoDB Local up (ZAE_REQUIRE_DYNAMODB=1 below) nothing may skip.
+no_skips() {
+  if grep -E '\(Skipped\)' "$1"; then
+    echo "error: the tests above were skipped; this run must skip none" >&2
+    return 1
+  fi
+}
 
 step "dependencies"
 scripts/deps.sh
@@ -36,10 +44,13 @@ state=$root/build/ddb
 trap 'scripts/dynamodb-local.sh stop "$state"' EXIT
 ZAE_TEST_DYNAMODB_ENDPOINT=$(scripts/dynamodb-local.sh start "$state")
 export ZAE_TEST_DYNAMODB_ENDPOINT
+export ZAE_REQUIRE_DYNAMODB=1  # a DynamoDB case that cannot run fails
 echo "DynamoDB Local at $ZAE_TEST_DYNAMODB_ENDPOINT"
 
 step "tests (release)"
-ctest --test-dir build/release --output-on-failure -j"$jobs" --timeout 600
+ctest --test-dir build/release --output-on-failure -j"$jobs" --timeout 600 2>&1 |
+  tee build/ctest-release.log
+no_skips build/ctest-release.log
 
 step "consumer test: install, find_package, pkg-config, .deb (release)"
 scripts/consumer-test.sh build/release
@@ -50,7 +61,9 @@ python3 scripts/bench_guard.py --build build/release
 step "tests (asan+ubsan, coverage)"
 find build/asan -name '*.gcda' -delete  # counts from this run only
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 900
+  ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 900 2>&1 |
+  tee build/ctest-asan.log
+no_skips build/ctest-asan.log
 
 step "coverage (asan build)"
 python3 scripts/coverage.py build/asan

@@ -367,7 +367,10 @@ class Store {
   virtual std::shared_ptr<BucketHandle> OpenBucket(const ItemKey& key);
 
   // Removes items whose `ttl` (epoch seconds) is before `now_seconds`.
-  // Embedded stores call this for retention; DynamoDB expires natively.
+  // On stores without native_ttl the RateLimiter calls it for retention
+  // (expired buckets, audit events): when it opens, then at most once an
+  // hour of its clock, from the slow path and admin writes. DynamoDB
+  // expires items natively (and this returns 0).
   virtual int64_t DeleteExpired(int64_t now_seconds) = 0;
 
   virtual StoreStats stats() const = 0;

@@ -146,7 +146,7 @@ class FakeStreams {
 class AggregatorSplit : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!Endpoint()) GTEST_SKIP() << "ZAE_TEST_DYNAMODB_ENDPOINT is not set";
+    if (!Endpoint()) ZAE_DYNAMODB_UNAVAILABLE("ZAE_TEST_DYNAMODB_ENDPOINT is not set");
     store_ = std::shared_ptr<Store>(OpenFreshDynamoTable());
     table_ = TableOf(*store_);
   }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "aws/client.h"
+#include "store/require_backend.h"
 
 namespace zae::aws {
 namespace {
@@ -19,7 +20,7 @@ class IntegrationTest : public ::testing::Test {
   void SetUp() override {
     const char* endpoint = std::getenv("ZAE_TEST_DYNAMODB_ENDPOINT");
     if (endpoint == nullptr || *endpoint == '\0') {
-      GTEST_SKIP() << "ZAE_TEST_DYNAMODB_ENDPOINT not set";
+      ZAE_DYNAMODB_UNAVAILABLE("ZAE_TEST_DYNAMODB_ENDPOINT not set");
     }
     ClientConfig config;
     config.endpoint = endpoint;
@@ -99,9 +100,8 @@ TEST_F(IntegrationTest, EveryOperationAndStreams) {
     FAIL() << "expected ConditionalCheckFailed";
   } catch (const ConditionalCheckFailed& e) {
     EXPECT_FALSE(e.retryable());
-    if (e.item()) {
-      EXPECT_EQ(e.item()->at("v").as_int64(), 1);
-    }
+    ASSERT_TRUE(e.item()) << "ALL_OLD was asked for";
+    EXPECT_EQ(e.item()->at("v").as_int64(), 1);
   }
 
   GetItemRequest get;

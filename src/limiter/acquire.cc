@@ -98,7 +98,7 @@ OnUnavailable RateLimiterImpl::ResolveMode(const AcquireOptions& options) {
       last_mode_ = static_cast<int>(*mode);
       return *mode;
     }
-  } catch (const std::exception&) {
+  } catch (const StoreError&) {
     // The store is down: fall back to the last value seen.
   }
   const int last = last_mode_.load();
@@ -109,6 +109,7 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     const std::string& entity_id, const std::string& resource, const Amounts& consume,
     const std::optional<std::vector<Limit>>& fallback, int64_t now, int shard, bool alone) {
   thread_local std::minstd_rand jitter{std::random_device{}()};
+  MaybeDeleteExpired(now);
   for (int attempt = 0; attempt < kMaxSlowAttempts; ++attempt) {
     if (attempt > 0) {
       now = clock_.NowMs();

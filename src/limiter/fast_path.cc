@@ -156,9 +156,22 @@ std::optional<AcquireResult> RateLimiterImpl::FastFinish(
         return std::nullopt;
       }
       targets.push_back(std::move(*parent));
-      BucketWriter::Outcome p =
-          writer_->Write({FastUpdate(ns_, targets.back(), resource, consume, now, caps_.sharding)},
-                         BucketWriter::Mode::kIndependent, 1, now);
+      BucketWriter::Outcome p;
+      try {
+        p = writer_->Write(
+            {FastUpdate(ns_, targets.back(), resource, consume, now, caps_.sharding)},
+            BucketWriter::Mode::kIndependent, 1, now);
+      } catch (const StoreError&) {
+        // The child has consumed: give it back before the failure follows
+        // on_unavailable. If the give-back fails too, the store is down and
+        // the first error is the one to report.
+        try {
+          writer_->Write({UndoUpdate(ns_, targets[0], resource, consume)},
+                         BucketWriter::Mode::kIndependent, -1, now);
+        } catch (const StoreError&) {
+        }
+        throw;
+      }
       results.push_back(std::move(p.results[0]));
       out.applied.push_back(p.applied[0]);
     }

@@ -14,10 +14,7 @@ namespace zae::testing {
 class LimiterTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
-    if (GetParam().unavailable) {
-      const std::string why = GetParam().unavailable();
-      if (!why.empty()) GTEST_SKIP() << GetParam().name << ": " << why;
-    }
+    ZAE_SKIP_UNLESS_AVAILABLE(GetParam());
     store_ = std::shared_ptr<Store>(GetParam().open(dir_.path()));
     limiter_ = Open();
   }

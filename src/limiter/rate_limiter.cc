@@ -161,8 +161,22 @@ std::unique_ptr<RateLimiter> RateLimiter::Open(std::shared_ptr<Store> store,
   } else if (auto version = ReadVersion(*store)) {
     CheckCompatible(*version);
   }
-  return std::unique_ptr<RateLimiter>(new RateLimiter(
-      std::make_shared<RateLimiterImpl>(std::move(store), std::move(options), *ns)));
+  auto impl = std::make_shared<RateLimiterImpl>(std::move(store), std::move(options), *ns);
+  impl->MaybeDeleteExpired(impl->clock_.NowMs());
+  return std::unique_ptr<RateLimiter>(new RateLimiter(std::move(impl)));
+}
+
+void RateLimiterImpl::MaybeDeleteExpired(int64_t now_ms) {
+  if (caps_.native_ttl) return;
+  int64_t due = retention_due_ms_.load(std::memory_order_relaxed);
+  if (now_ms < due) return;
+  // One caller per interval runs it; the others go on.
+  if (!retention_due_ms_.compare_exchange_strong(due, now_ms + kRetentionIntervalMs)) return;
+  try {
+    store_->DeleteExpired(FloorDiv(now_ms, 1000));
+  } catch (const StoreError&) {
+    // The store is failing; the next interval tries again.
+  }
 }
 
 RateLimiter::RateLimiter(std::shared_ptr<RateLimiterImpl> impl) : impl_(std::move(impl)) {}

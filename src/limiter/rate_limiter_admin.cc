@@ -43,6 +43,7 @@ void RateLimiterImpl::Audit(const std::string& entity_id, const std::string& act
             {"GSI4PK", Value(ns_)},
             {"GSI4SK", Value(pk)}};
   store_->Write(Put{std::move(item), {}, false});
+  MaybeDeleteExpired(now);
 }
 
 Entity RateLimiterImpl::CreateEntity(const std::string& id, const CreateEntityOptions& o) {

@@ -248,19 +248,16 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
                             const std::string& entity_id, const std::string& resource);
 
   struct AsyncAcquire;
-  // Store failures follow on_unavailable; bad input and denials-as-errors
-  // do not (only store failures may become admits).
+  // Store failures (StoreError, store.h) follow on_unavailable; anything
+  // else, bad input, denials-as-errors and bugs alike, propagates: only
+  // store failures may become admits.
   template <class Body>
   std::optional<AcquireResult> UnderPolicy(const AcquireOptions& options,
                                            const std::string& entity_id,
                                            const std::string& resource, Body&& body) {
     try {
       return body();
-    } catch (const ValidationError&) {
-      throw;
-    } catch (const RateLimitError&) {
-      throw;
-    } catch (const std::exception& e) {
+    } catch (const StoreError& e) {
       return Unavailable(e, options, entity_id, resource);
     }
   }
@@ -343,6 +340,17 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
   void Audit(const std::string& entity_id, const std::string& action,
              std::optional<std::string> resource, Value::Map details);
   OnUnavailable ResolveMode(const AcquireOptions& options);
+
+ public:
+  // Retention on stores that do not expire items themselves (!native_ttl:
+  // memory, SQLite): Store::DeleteExpired when due, i.e. when the limiter
+  // opens and then at most once per kRetentionIntervalMs of its clock, from
+  // the slow path and admin writes. A failure waits for the next interval.
+  static constexpr int64_t kRetentionIntervalMs = 3'600'000;
+  void MaybeDeleteExpired(int64_t now_ms);
+
+ private:
+  std::atomic<int64_t> retention_due_ms_{INT64_MIN};
 
   std::mutex mu_;
   std::map<std::string, EntityInfo> entities_;

@@ -15,11 +15,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <ostream>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "store/require_backend.h"
 #include "zae/memory_store.h"
 #include "zae/sqlite_store.h"
 #include "zae/store.h"
@@ -43,6 +47,19 @@ struct StoreFactory {
 };
 
 inline void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
+
+// In SetUp: skips the test when the backend of `factory` cannot run here,
+// or fails it when the run requires that backend (require_backend.h).
+#define ZAE_SKIP_UNLESS_AVAILABLE(factory)                                       \
+  do {                                                                           \
+    const ::zae::testing::StoreFactory& zae_f_ = (factory);                      \
+    const std::string zae_why_ = zae_f_.unavailable ? zae_f_.unavailable() : ""; \
+    if (!zae_why_.empty()) {                                                     \
+      if (::zae::testing::BackendRequired(zae_f_.name))                          \
+        GTEST_FAIL() << zae_f_.name << " is required here but: " << zae_why_;    \
+      GTEST_SKIP() << zae_f_.name << ": " << zae_why_;                           \
+    }                                                                            \
+  } while (0)
 
 // Runs the backend only when environment variable `var` is set.
 inline std::function<std::string()> RequireEnv(const char* var) {
@@ -79,6 +96,23 @@ inline std::unique_ptr<Store> OpenFreshDynamoTable(ProvisionOptions provision = 
 }
 #endif
 
+// The seed of a test's random choices: $ZAE_TEST_SEED when set, else a
+// fresh one. Printed (and recorded in the XML report), so a failing run is
+// reproduced with ZAE_TEST_SEED=<seed>.
+inline uint64_t TestSeed() {
+  uint64_t seed;
+  const char* v = std::getenv("ZAE_TEST_SEED");
+  if (v && *v) {
+    seed = std::stoull(v);
+  } else {
+    std::random_device rd;
+    seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  std::cout << "ZAE_TEST_SEED=" << seed << " (set it to reproduce this run)" << std::endl;
+  ::testing::Test::RecordProperty("seed", std::to_string(seed));
+  return seed;
+}
+
 inline std::vector<StoreFactory> StoreFactories() {
   return {
       {"memory", nullptr, [](const std::string&) { return std::make_unique<MemoryStore>(); }},
@@ -89,6 +123,16 @@ inline std::vector<StoreFactory> StoreFactories() {
        [](const std::string&) { return OpenFreshDynamoTable(); }},
 #endif
   };
+}
+
+// The factories without the named backends, for suites about what only
+// the others do (e.g. several processes on one store: not memory).
+inline std::vector<StoreFactory> StoreFactoriesExcept(const std::set<std::string>& names) {
+  std::vector<StoreFactory> out;
+  for (StoreFactory& f : StoreFactories()) {
+    if (!names.count(f.name)) out.push_back(std::move(f));
+  }
+  return out;
 }
 
 // Ops with every field spelled (the structs' designated-initializer-free
@@ -129,10 +173,7 @@ class ScratchDir {
 class StoreTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
-    if (GetParam().unavailable) {
-      const std::string why = GetParam().unavailable();
-      if (!why.empty()) GTEST_SKIP() << GetParam().name << ": " << why;
-    }
+    ZAE_SKIP_UNLESS_AVAILABLE(GetParam());
     store_ = GetParam().open(dir_.path());
   }
   void TearDown() override { store_.reset(); }

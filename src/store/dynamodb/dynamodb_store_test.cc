@@ -25,7 +25,7 @@ DynamoDbOptions FreshOptions() { return testing::FreshDynamoOptions(); }
 class DynamoDbStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Endpoint().empty()) GTEST_SKIP() << "ZAE_TEST_DYNAMODB_ENDPOINT is not set";
+    if (Endpoint().empty()) ZAE_DYNAMODB_UNAVAILABLE("ZAE_TEST_DYNAMODB_ENDPOINT is not set");
   }
 };
 

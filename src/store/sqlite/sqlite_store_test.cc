@@ -3,6 +3,7 @@
 #include "zae/sqlite_store.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -89,12 +90,41 @@ TEST(SqliteStoreTest, MissingDirectoryIsAClearError) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/no"));  // not created
 }
 
+// Root may write anywhere (and CI runs as root): there the open runs in a
+// child process that first drops to the unprivileged user "nobody".
 TEST(SqliteStoreTest, UnwritableDirectoryIsAClearError) {
-  if (geteuid() == 0) GTEST_SKIP() << "root may write anywhere";
   ScratchDir dir;
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);  // "nobody" may look inside
   const std::string ro = dir.path() + "/ro";
   ASSERT_EQ(mkdir(ro.c_str(), 0555), 0);
-  const std::string err = OpenError(ro + "/zae.db");
+  std::string err;
+  if (geteuid() != 0) {
+    err = OpenError(ro + "/zae.db");
+  } else {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(fds[0]);
+      constexpr uid_t kNobody = 65534;
+      if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0) _exit(2);
+      if (geteuid() == 0) _exit(3);
+      const std::string e = OpenError(ro + "/zae.db");
+      if (write(fds[1], e.data(), e.size()) != static_cast<ssize_t>(e.size())) _exit(4);
+      _exit(0);
+    }
+    close(fds[1]);
+    char buf[512];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+    close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "child could not drop privileges (status " << status << ")";
+  }
+  EXPECT_NE(err.find("cannot open SQLite store"), std::string::npos) << err;
   EXPECT_NE(err.find("not writable"), std::string::npos) << err;
 }
 
