@@ -164,7 +164,8 @@ def main():
             rate, cpu = run_wrk(a.endpoint, amz_target, body, a.seconds, c, work)
             rows.append(("wrk, pre-built fast-path UpdateItem", c, "connections", rate, cpu))
     for n, (rate, cpu) in sorted(run_bare(a.aws_bench, a.endpoint).items()):
-        rows.append(("bare client (zae_aws_bench), UpdateItem", n, "threads", rate, cpu))
+        rows.append(("bare client (zae_aws_bench), UpdateItem", n, "in flight (ExecuteAll batches)",
+                     rate, cpu))
     for inflight, mode in ((1, "async"), (64, "async"), (64, "threads")):
         rate, cpu = run_ours(a.cli, store, a.seconds, inflight, mode)
         rows.append(("zae-limiter bench -s multi --mode " + mode, inflight,

@@ -1,9 +1,8 @@
 // The asynchronous API (rate_limiter.h "Asynchronous API", lease.h) on
 // every store: memory and SQLite complete inline, DynamoDB Local completes
 // on the client's I/O threads with many calls in flight from one thread.
-// Store failures come from a store that really fails (a deleted DynamoDB
-// table) or from FailingStore, which forwards to a real store and fails
-// the writes it is told to.
+// Store failures come from FaultyStore (store/faulty_store.h), which
+// forwards to the real store and fails the call it is told to.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "limiter/limiter_test_util.h"
+#include "store/faulty_store.h"
 #include "zae/errors.h"
 
 namespace zae::testing {
@@ -22,70 +22,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Forwards to `inner`; while `fail_writes` > 0 each write call (Write,
-// WriteEach, WriteEachAsync, Transact, WriteBuckets) decrements it and
-// throws StoreError instead of writing.
-class FailingStore final : public Store {
- public:
-  explicit FailingStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
-  std::atomic<int> fail_writes{0};
-  std::atomic<int> writes{0};
-
-  std::string Describe() const override { return "failing:" + inner_->Describe(); }
-  Capabilities capabilities() const override { return inner_->capabilities(); }
-  void Provision(const ProvisionOptions& o) override { inner_->Provision(o); }
-  std::optional<Item> Get(const ItemKey& k, bool c) override { return inner_->Get(k, c); }
-  std::vector<std::optional<Item>> BatchGet(const std::vector<ItemKey>& k, bool c) override {
-    return inner_->BatchGet(k, c);
-  }
-  WriteResult Write(const WriteOp& op) override {
-    Check();
-    return inner_->Write(op);
-  }
-  std::vector<WriteResult> WriteEach(const std::vector<WriteOp>& ops) override {
-    Check();
-    return inner_->WriteEach(ops);
-  }
-  void WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback done) override {
-    try {
-      Check();
-    } catch (...) {
-      done(nullptr, std::current_exception());
-      return;
-    }
-    inner_->WriteEachAsync(std::move(ops), std::move(done));
-  }
-  bool OnCompletionThread() const override { return inner_->OnCompletionThread(); }
-  TransactResult Transact(const std::vector<WriteOp>& ops) override {
-    Check();
-    return inner_->Transact(ops);
-  }
-  void BatchWrite(const std::vector<WriteOp>& ops) override { inner_->BatchWrite(ops); }
-  QueryPage Query(const QueryRequest& r) override { return inner_->Query(r); }
-  void WriteBuckets(BucketWrite* w, size_t n) override {
-    Check();
-    inner_->WriteBuckets(w, n);
-  }
-  std::shared_ptr<BucketHandle> OpenBucket(const ItemKey& k) override {
-    return inner_->OpenBucket(k);
-  }
-  int64_t DeleteExpired(int64_t now) override { return inner_->DeleteExpired(now); }
-  StoreStats stats() const override { return inner_->stats(); }
-  void ResetStats() override { inner_->ResetStats(); }
-
- private:
-  void Check() {
-    ++writes;
-    if (fail_writes.load() > 0 && fail_writes.fetch_sub(1) > 0) {
-      throw StoreError("injected write failure");
-    }
-  }
-  std::shared_ptr<Store> inner_;
-};
-
 class AsyncTest : public LimiterTest {
  protected:
   bool async_store() const { return store_->capabilities().async_io; }
+  // The store call a warm acquire's or a commit's write arrives as: typed
+  // bucket writes on the embedded stores; on DynamoDB, WriteEachAsync, which
+  // FaultyStore runs as WriteEach.
+  StoreOp write_op() const { return async_store() ? StoreOp::kWriteEach : StoreOp::kWriteBuckets; }
   // The callback's arguments, checked to arrive exactly once.
   struct Outcome {
     std::mutex mu;
@@ -194,14 +137,15 @@ TEST_P(AsyncTest, AvailableAsyncMatchesAvailable) {
 }
 
 TEST_P(AsyncTest, StoreFailureFollowsThePolicy) {
-  auto failing = std::make_shared<FailingStore>(store_);
+  auto faulty = std::make_shared<FaultyStore>(store_);
   RateLimiterOptions options;
   options.clock = &clock_;
-  auto l = RateLimiter::Open(failing, options);
+  auto l = RateLimiter::Open(faulty, options);
   l->SetResourceDefaults("gpt-4", {Limit::PerMinute("rpm", 10)});
   l->Acquire("k", "gpt-4", {{"rpm", 1}}).lease().Commit();  // warm: the fast path fails first
 
-  failing->fail_writes = 1000;
+  // The warm write fails, and every call after it: the store is down.
+  faulty->FailNth(write_op(), 1, StoreError("injected write failure"), /*down=*/true);
   try {
     l->AcquireAsync("k", "gpt-4", {{"rpm", 1}}, {.on_unavailable = OnUnavailable::kBlock}).get();
     ADD_FAILURE() << "no error under block";
@@ -215,25 +159,26 @@ TEST_P(AsyncTest, StoreFailureFollowsThePolicy) {
   ASSERT_TRUE(allowed.allowed());
   EXPECT_TRUE(allowed.lease().is_noop());
   allowed.lease().CommitAsync().get();  // a no-op lease writes nothing
-  failing->fail_writes = 0;
+  EXPECT_TRUE(faulty->fired());
+  faulty->Heal();
   EXPECT_EQ(l->Available("k", "gpt-4")["rpm"], 9);
 }
 
 TEST_P(AsyncTest, FailedAsyncCommitRollsBackExactlyOnce) {
-  auto failing = std::make_shared<FailingStore>(store_);
+  auto faulty = std::make_shared<FaultyStore>(store_);
   RateLimiterOptions options;
   options.clock = &clock_;
-  auto l = RateLimiter::Open(failing, options);
+  auto l = RateLimiter::Open(faulty, options);
   l->SetResourceDefaults("gpt-4", {Limit::PerMinute("tpm", 1000)});
   Lease lease = l->AcquireAsync("k", "gpt-4", {{"tpm", 100}}).get().take_lease();
   lease.Adjust({{"tpm", 300}});
   EXPECT_EQ(l->Available("k", "gpt-4")["tpm"], 900);
-  failing->fail_writes = 1;  // the commit's write fails, the rollback's does not
-  const int before = failing->writes.load();
+  // The commit's write fails, the rollback's does not.
+  faulty->FailNth(write_op(), 1, StoreError("injected write failure"));
   EXPECT_THROW(lease.CommitAsync().get(), StoreError);
   EXPECT_FALSE(lease.active());
-  EXPECT_EQ(failing->writes.load() - before, 2);       // the commit, then one rollback
-  EXPECT_EQ(l->Available("k", "gpt-4")["tpm"], 1000);  // the initial 100 refunded once
+  EXPECT_EQ(faulty->calls(write_op()), 2) << faulty->log();  // the commit, then one rollback
+  EXPECT_EQ(l->Available("k", "gpt-4")["tpm"], 1000);        // the initial 100 refunded once
 }
 
 TEST_P(AsyncTest, RollbackAsyncRefundsTheInitialConsumption) {

@@ -674,20 +674,33 @@ WriteResult DynamoDbStore::Write(const WriteOp& op) {
   return Interpret(op, results[0]);
 }
 
+namespace {
+
+// WriteEach's results: every op interpreted, the first error kept (set in
+// *first) so that all writes are accounted for before it is reported.
+std::vector<WriteResult> InterpretEach(const std::vector<WriteOp>& ops,
+                                       std::vector<aws::Result>& results,
+                                       std::exception_ptr* first) {
+  std::vector<WriteResult> out(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    try {
+      out[i] = Interpret(ops[i], results[i]);
+    } catch (...) {
+      if (!*first) *first = std::current_exception();
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<WriteResult> DynamoDbStore::WriteEach(const std::vector<WriteOp>& ops) {
   std::vector<aws::Request> reqs;
   reqs.reserve(ops.size());
   for (const auto& op : ops) reqs.push_back(ToRequest(options_.table, op));
   auto results = client_->ExecuteAll(std::move(reqs));
-  std::vector<WriteResult> out(ops.size());
   std::exception_ptr first;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    try {
-      out[i] = Interpret(ops[i], results[i]);
-    } catch (...) {
-      if (!first) first = std::current_exception();
-    }
-  }
+  std::vector<WriteResult> out = InterpretEach(ops, results, &first);
   if (first) std::rethrow_exception(first);
   return out;
 }
@@ -704,15 +717,8 @@ void DynamoDbStore::WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback d
   // `ops` moves into the completion: Interpret reads each op's kind.
   client_->ExecuteAllAsync(std::move(reqs), [ops = std::move(ops), done = std::move(done)](
                                                 std::vector<aws::Result>&& results) {
-    std::vector<WriteResult> out(ops.size());
     std::exception_ptr first;
-    for (size_t i = 0; i < ops.size(); ++i) {
-      try {
-        out[i] = Interpret(ops[i], results[i]);
-      } catch (...) {
-        if (!first) first = std::current_exception();
-      }
-    }
+    std::vector<WriteResult> out = InterpretEach(ops, results, &first);
     if (first) {
       done(nullptr, first);
     } else {
