@@ -26,33 +26,39 @@ WorkPool& RateLimiterImpl::pool() {
   return *pool_;
 }
 
-void RateLimiterImpl::FinishAsync(const std::shared_ptr<AsyncAcquire>& op,
-                                  std::optional<AcquireResult> result, std::exception_ptr error) {
+template <class T>
+void RateLimiterImpl::Deliver(const std::function<void(T*, std::exception_ptr)>& done,
+                              std::optional<T> value, std::exception_ptr error) const {
   if (!writer_->has_executor()) {
-    op->done(result ? &*result : nullptr, error);
+    done(value ? &*value : nullptr, error);
     return;
   }
-  // std::function needs a copyable callable; the result holds a Lease.
-  auto box = std::make_shared<std::optional<AcquireResult>>(std::move(result));
-  writer_->Deliver([op, box, error] { op->done(*box ? &**box : nullptr, error); });
+  // std::function needs a copyable callable, and a result can hold a Lease.
+  auto box = std::make_shared<std::optional<T>>(std::move(value));
+  writer_->Deliver([done, box, error] { done(*box ? &**box : nullptr, error); });
 }
 
-void RateLimiterImpl::AcquireAsync(std::string entity_id, std::string resource, Amounts consume,
-                                   AcquireOptions options, RateLimiter::AcquireCallback done) {
-  auto op = std::make_shared<AsyncAcquire>(AsyncAcquire{shared_from_this(), std::move(entity_id),
-                                                        std::move(resource), std::move(consume),
-                                                        std::move(options), std::move(done)});
+void RateLimiterImpl::FinishAsync(const std::shared_ptr<AsyncAcquire>& op,
+                                  std::optional<AcquireResult> result, std::exception_ptr error) {
+  Deliver(op->done, std::move(result), error);
+}
+
+void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::string& resource,
+                                   const Amounts& consume, const AcquireOptions& options,
+                                   RateLimiter::AcquireCallback done) {
   if (!caps_.async_io) {
     std::optional<AcquireResult> result;
     std::exception_ptr error;
     try {
-      result.emplace(Acquire(op->entity_id, op->resource, op->consume, op->options));
+      result.emplace(Acquire(entity_id, resource, consume, options));
     } catch (...) {
       error = std::current_exception();
     }
-    FinishAsync(op, std::move(result), error);
+    Deliver(done, std::move(result), error);
     return;
   }
+  auto op = std::make_shared<AsyncAcquire>(
+      AsyncAcquire{shared_from_this(), entity_id, resource, consume, options, std::move(done)});
   std::optional<FastAttempt> attempt;
   const int64_t now = clock_.NowMs();
   try {
@@ -92,9 +98,10 @@ void RateLimiterImpl::AcquireAsync(std::string entity_id, std::string resource, 
           self.FinishAsync(op, std::move(result), nullptr);
           return;
         }
-        auto outcome = std::make_shared<BucketWriter::Outcome>(std::move(*out));
-        self.ContinueBlocking(op, shared_attempt, needs_block ? outcome : nullptr, error,
-                              needs_block, now);
+        // FastFinish runs again off the I/O thread only when it asked to.
+        auto outcome =
+            needs_block ? std::make_shared<BucketWriter::Outcome>(std::move(*out)) : nullptr;
+        self.ContinueBlocking(op, shared_attempt, std::move(outcome), error, needs_block, now);
       });
 }
 
@@ -132,30 +139,27 @@ void RateLimiterImpl::ContinueBlocking(std::shared_ptr<AsyncAcquire> op,
   });
 }
 
-void RateLimiterImpl::AvailableAsync(std::string entity_id, std::string resource,
-                                     std::optional<std::vector<Limit>> limits,
+void RateLimiterImpl::AvailableAsync(const std::string& entity_id, const std::string& resource,
+                                     const std::optional<std::vector<Limit>>& limits,
                                      RateLimiter::AvailableCallback done) {
-  auto run = [self = shared_from_this(), entity_id = std::move(entity_id),
-              resource = std::move(resource), limits = std::move(limits), done = std::move(done)] {
+  auto run = [this](const std::string& e, const std::string& r,
+                    const std::optional<std::vector<Limit>>& l,
+                    const RateLimiter::AvailableCallback& cb) {
     std::optional<Amounts> available;
     std::exception_ptr error;
     try {
-      available = self->Available(entity_id, resource, limits);
+      available = Available(e, r, l);
     } catch (...) {
       error = std::current_exception();
     }
-    if (!self->writer_->has_executor()) {
-      done(available ? &*available : nullptr, error);
-      return;
-    }
-    self->writer_->Deliver(
-        [done, available, error]() mutable { done(available ? &*available : nullptr, error); });
+    Deliver(cb, std::move(available), error);
   };
-  if (caps_.async_io) {
-    pool().Post(std::move(run));
-  } else {
-    run();
+  if (!caps_.async_io) {
+    run(entity_id, resource, limits, done);
+    return;
   }
+  pool().Post([self = shared_from_this(), run, entity_id, resource, limits,
+               done = std::move(done)] { run(entity_id, resource, limits, done); });
 }
 
 }  // namespace zae

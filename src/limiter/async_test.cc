@@ -29,6 +29,12 @@ class AsyncTest : public LimiterTest {
   // bucket writes on the embedded stores; on DynamoDB, WriteEachAsync, which
   // FaultyStore runs as WriteEach.
   StoreOp write_op() const { return async_store() ? StoreOp::kWriteEach : StoreOp::kWriteBuckets; }
+  // A limiter on `faulty`, which wraps this test's store, on the fake clock.
+  std::unique_ptr<RateLimiter> OpenOn(std::shared_ptr<Store> faulty) {
+    RateLimiterOptions options;
+    options.clock = &clock_;
+    return RateLimiter::Open(std::move(faulty), options);
+  }
   // The callback's arguments, checked to arrive exactly once.
   struct Outcome {
     std::mutex mu;
@@ -138,9 +144,7 @@ TEST_P(AsyncTest, AvailableAsyncMatchesAvailable) {
 
 TEST_P(AsyncTest, StoreFailureFollowsThePolicy) {
   auto faulty = std::make_shared<FaultyStore>(store_);
-  RateLimiterOptions options;
-  options.clock = &clock_;
-  auto l = RateLimiter::Open(faulty, options);
+  auto l = OpenOn(faulty);
   l->SetResourceDefaults("gpt-4", {Limit::PerMinute("rpm", 10)});
   l->Acquire("k", "gpt-4", {{"rpm", 1}}).lease().Commit();  // warm: the fast path fails first
 
@@ -166,9 +170,7 @@ TEST_P(AsyncTest, StoreFailureFollowsThePolicy) {
 
 TEST_P(AsyncTest, FailedAsyncCommitRollsBackExactlyOnce) {
   auto faulty = std::make_shared<FaultyStore>(store_);
-  RateLimiterOptions options;
-  options.clock = &clock_;
-  auto l = RateLimiter::Open(faulty, options);
+  auto l = OpenOn(faulty);
   l->SetResourceDefaults("gpt-4", {Limit::PerMinute("tpm", 1000)});
   Lease lease = l->AcquireAsync("k", "gpt-4", {{"tpm", 100}}).get().take_lease();
   lease.Adjust({{"tpm", 300}});

@@ -191,18 +191,29 @@ void RateLimiter::AcquireAsync(const std::string& e, const std::string& r, const
   impl_->AcquireAsync(e, r, c, o, std::move(done));
 }
 
-std::future<AcquireResult> RateLimiter::AcquireAsync(const std::string& e, const std::string& r,
-                                                     const Amounts& c, const AcquireOptions& o) {
-  auto promise = std::make_shared<std::promise<AcquireResult>>();
-  std::future<AcquireResult> future = promise->get_future();
-  impl_->AcquireAsync(e, r, c, o, [promise](AcquireResult* result, std::exception_ptr error) {
+namespace {
+
+// A future completed by the callback form: `start(callback)` begins the call.
+template <class T, class Start>
+std::future<T> Promised(Start start) {
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> future = promise->get_future();
+  start([promise](T* value, std::exception_ptr error) {
     if (error) {
       promise->set_exception(error);
     } else {
-      promise->set_value(std::move(*result));
+      promise->set_value(std::move(*value));
     }
   });
   return future;
+}
+
+}  // namespace
+
+std::future<AcquireResult> RateLimiter::AcquireAsync(const std::string& e, const std::string& r,
+                                                     const Amounts& c, const AcquireOptions& o) {
+  return Promised<AcquireResult>(
+      [&](AcquireCallback done) { impl_->AcquireAsync(e, r, c, o, std::move(done)); });
 }
 
 void RateLimiter::AvailableAsync(const std::string& e, const std::string& r, AvailableCallback done,
@@ -212,16 +223,8 @@ void RateLimiter::AvailableAsync(const std::string& e, const std::string& r, Ava
 
 std::future<Amounts> RateLimiter::AvailableAsync(const std::string& e, const std::string& r,
                                                  const std::optional<std::vector<Limit>>& l) {
-  auto promise = std::make_shared<std::promise<Amounts>>();
-  std::future<Amounts> future = promise->get_future();
-  impl_->AvailableAsync(e, r, l, [promise](Amounts* available, std::exception_ptr error) {
-    if (error) {
-      promise->set_exception(error);
-    } else {
-      promise->set_value(std::move(*available));
-    }
-  });
-  return future;
+  return Promised<Amounts>(
+      [&](AvailableCallback done) { impl_->AvailableAsync(e, r, l, std::move(done)); });
 }
 
 Amounts RateLimiter::Available(const std::string& e, const std::string& r,

@@ -127,10 +127,13 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
   AcquireResult Acquire(const std::string& entity_id, const std::string& resource,
                         const Amounts& consume, const AcquireOptions& options);
   // The asynchronous forms (async.cc); see rate_limiter.h.
-  void AcquireAsync(std::string entity_id, std::string resource, Amounts consume,
-                    AcquireOptions options, RateLimiter::AcquireCallback done);
-  void AvailableAsync(std::string entity_id, std::string resource,
-                      std::optional<std::vector<Limit>> limits,
+  // The arguments are copied only when the call outlives this one (stores
+  // with async_io); inline stores run the synchronous call on them.
+  void AcquireAsync(const std::string& entity_id, const std::string& resource,
+                    const Amounts& consume, const AcquireOptions& options,
+                    RateLimiter::AcquireCallback done);
+  void AvailableAsync(const std::string& entity_id, const std::string& resource,
+                      const std::optional<std::vector<Limit>>& limits,
                       RateLimiter::AvailableCallback done);
   Amounts Available(const std::string& entity_id, const std::string& resource,
                     const std::optional<std::vector<Limit>>& limits);
@@ -270,6 +273,10 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
                          int64_t now, int shard);
   // The pool for the blocking parts of asynchronous calls, started on first use.
   WorkPool& pool();
+  // Hands `value` (or `error`) to `done`: inline, or on the executor.
+  template <class T>
+  void Deliver(const std::function<void(T*, std::exception_ptr)>& done, std::optional<T> value,
+               std::exception_ptr error) const;
   void FinishAsync(const std::shared_ptr<AsyncAcquire>& op, std::optional<AcquireResult> result,
                    std::exception_ptr error);
   void ContinueBlocking(std::shared_ptr<AsyncAcquire> op, std::shared_ptr<FastAttempt> attempt,
