@@ -19,6 +19,7 @@
 #define ZAE_DYNAMODB_STORE_H_
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@ struct DynamoDbOptions {
   // Retries of a TransactWriteItems that hit a TransactionConflict
   // (sleeping 25, 50, 100 ms...).
   int transact_conflict_retries = 3;
+  // How long one HTTP attempt may take, and one store call with all its
+  // attempts and back-off. Both must be positive (ValidationError).
+  std::chrono::milliseconds request_timeout{5000};
+  std::chrono::milliseconds call_timeout{20000};
   // Test helper: DeleteTable when the store is destroyed (errors ignored).
   bool delete_table_on_destroy = false;
 };

@@ -86,6 +86,10 @@ inline DynamoDbOptions FreshDynamoOptions() {
   o.access_key_id = "test";
   o.secret_access_key = "test";
   o.delete_table_on_destroy = true;
+  // DynamoDB Local under a parallel ASan run can take seconds for one
+  // 100-item transaction: these tests check results, not latency.
+  o.request_timeout = std::chrono::seconds(60);
+  o.call_timeout = std::chrono::seconds(180);
   return o;
 }
 

@@ -480,9 +480,18 @@ const char* IndexName(Index index) {
 DynamoDbStore::DynamoDbStore(DynamoDbOptions options)
     : options_(std::move(options)), narrow_gsi2_(options_.narrow_gsi2) {
   if (options_.table.empty()) throw ValidationError("table", "", "a table name is required");
-  client_ = std::make_unique<aws::DynamoClient>(
+  if (options_.request_timeout.count() <= 0 || options_.call_timeout.count() <= 0) {
+    throw ValidationError("timeout",
+                          std::to_string(options_.request_timeout.count()) + "/" +
+                              std::to_string(options_.call_timeout.count()) + " ms",
+                          "request_timeout and call_timeout must be positive");
+  }
+  aws::ClientConfig config =
       aws::ClientConfig::For(options_.endpoint, options_.region, options_.access_key_id,
-                             options_.secret_access_key, options_.session_token));
+                             options_.secret_access_key, options_.session_token);
+  config.request_timeout = options_.request_timeout;
+  config.call_timeout = options_.call_timeout;
+  client_ = std::make_unique<aws::DynamoClient>(std::move(config));
   region_ = client_->config().region;
   endpoint_ = options_.endpoint.empty() ? "" : client_->config().endpoint;
 }
