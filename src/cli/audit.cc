@@ -13,7 +13,7 @@ struct AuditArgs {
   std::string start_event_id;
 };
 
-Json ToJson(const AuditEvent& e) {
+Json AuditEventJson(const AuditEvent& e) {
   return Json::MakeObject()
       .Set("event_id", e.event_id)
       .Set("entity_id", e.entity_id)
@@ -47,7 +47,7 @@ void AddAuditCommands(CLI::App& app, Context& ctx) {
         ctx.limiter().GetAuditEvents(a->entity_id, a->limit, a->start_event_id);
     if (ctx.json()) {
       Json events = Json::MakeArray();
-      for (const auto& e : page.items) events.Push(ToJson(e));
+      for (const auto& e : page.items) events.Push(AuditEventJson(e));
       ctx.PrintJson(
           Json::MakeObject()
               .Set("entity_id", a->entity_id)

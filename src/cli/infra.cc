@@ -28,7 +28,7 @@ struct InfraArgs {
 constexpr const char* kNotInitialised =
     "not initialised (no version record); run 'zae-limiter deploy' first";
 
-Json ToJson(const std::optional<VersionRecord>& v) {
+Json VersionJson(const std::optional<VersionRecord>& v) {
   if (!v) return Json();
   return Json::MakeObject()
       .Set("schema_version", v->schema_version)
@@ -58,7 +58,7 @@ int Deploy(Context& ctx, const InfraArgs& a) {
   if (ctx.json()) {
     ctx.PrintJson(Json::MakeObject()
                       .Set("store", store->Describe())
-                      .Set("version", ToJson(v))
+                      .Set("version", VersionJson(v))
                       .Set("namespace", "default"));
   } else {
     ctx.out() << "Deployed " << store->Describe() << "\n"
@@ -81,7 +81,7 @@ int Status(Context& ctx) {
                       .Set("available", true)
                       .Set("initialized", v.has_value())
                       .Set("compatible", ok)
-                      .Set("version", ToJson(v))
+                      .Set("version", VersionJson(v))
                       .Set("namespaces", ns));
     return kExitOk;
   }
@@ -106,7 +106,7 @@ int Version(Context& ctx) {
     ctx.PrintJson(Json::MakeObject()
                       .Set("client_version", kLibraryVersion)
                       .Set("schema_version", kSchemaVersion)
-                      .Set("stored", ToJson(v))
+                      .Set("stored", VersionJson(v))
                       .Set("compatible", ok)
                       .Set("message", verdict));
     return kExitOk;

@@ -44,7 +44,7 @@ TEST(Manifest, ParsesEveryLevel) {
   EXPECT_EQ(ParseManifest(kFull).hash, m.hash);
 }
 
-void ExpectError(const std::string& yaml, const std::string& fragment) {
+void ExpectManifestError(const std::string& yaml, const std::string& fragment) {
   try {
     ParseManifest(yaml);
     ADD_FAILURE() << "no error for:\n" << yaml;
@@ -55,28 +55,28 @@ void ExpectError(const std::string& yaml, const std::string& fragment) {
 }
 
 TEST(Manifest, Errors) {
-  ExpectError("resources: {}", "namespace: is required");
-  ExpectError("namespace: a\n  b: [", "invalid YAML");
-  ExpectError("- 1", "must be a mapping");
-  ExpectError("namespace: x\ncolour: red", "unknown key 'colour'");
-  ExpectError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {burst: 5}",
+  ExpectManifestError("resources: {}", "namespace: is required");
+  ExpectManifestError("namespace: a\n  b: [", "invalid YAML");
+  ExpectManifestError("- 1", "must be a mapping");
+  ExpectManifestError("namespace: x\ncolour: red", "unknown key 'colour'");
+  ExpectManifestError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {burst: 5}",
               "resources.gpt-4.limits.rpm: 'capacity' is required");
-  ExpectError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {capacity: 1.5}",
+  ExpectManifestError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {capacity: 1.5}",
               "resources.gpt-4.limits.rpm.capacity: '1.5' is not an integer");
-  ExpectError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {capacity: 0}",
+  ExpectManifestError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {capacity: 0}",
               "capacity must be positive");
-  ExpectError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      wcu: {capacity: 5}",
+  ExpectManifestError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      wcu: {capacity: 5}",
               "reserved limit name");
-  ExpectError("namespace: x\nresources:\n  _default_:\n    limits:\n      rpm: {capacity: 5}",
+  ExpectManifestError("namespace: x\nresources:\n  _default_:\n    limits:\n      rpm: {capacity: 5}",
               "resources._default_");
-  ExpectError(
+  ExpectManifestError(
       "namespace: x\nentities:\n  bad#id:\n    resources:\n      r:\n        limits:\n"
       "          rpm: {capacity: 5}",
       "entities.bad#id");
-  ExpectError("namespace: x\nsystem:\n  on_unavailable: maybe\n  limits:\n    rpm: {capacity: 1}",
+  ExpectManifestError("namespace: x\nsystem:\n  on_unavailable: maybe\n  limits:\n    rpm: {capacity: 1}",
               "must be 'allow' or 'block'");
-  ExpectError("namespace: x\nresources:\n  gpt-4: {}", "at least one limit");
-  ExpectError("namespace: _\n", "namespace");
+  ExpectManifestError("namespace: x\nresources:\n  gpt-4: {}", "at least one limit");
+  ExpectManifestError("namespace: _\n", "namespace");
 }
 
 TEST(Plan, ReferenceAlgorithm) {

@@ -17,7 +17,7 @@ struct NamespaceArgs {
   bool yes = false;
 };
 
-Json ToJson(const NamespaceInfo& n) {
+Json NamespaceJson(const NamespaceInfo& n) {
   return Json::MakeObject()
       .Set("name", n.name)
       .Set("namespace_id", n.id)
@@ -29,7 +29,7 @@ Json ToJson(const NamespaceInfo& n) {
 void PrintNamespaces(Context& ctx, const std::vector<NamespaceInfo>& list, bool deleted) {
   if (ctx.json()) {
     Json a = Json::MakeArray();
-    for (const auto& n : list) a.Push(ToJson(n));
+    for (const auto& n : list) a.Push(NamespaceJson(n));
     return ctx.PrintJson(Json::MakeObject().Set("namespaces", a));
   }
   if (list.empty()) {
@@ -66,7 +66,7 @@ void AddNamespaceCommands(CLI::App& app, Context& ctx) {
     for (const auto& n : a->names) done.push_back(RegisterNamespace(*ctx.store(), n));
     if (ctx.json()) {
       Json arr = Json::MakeArray();
-      for (const auto& n : done) arr.Push(ToJson(n));
+      for (const auto& n : done) arr.Push(NamespaceJson(n));
       ctx.PrintJson(Json::MakeObject().Set("namespaces", arr));
     } else {
       for (const auto& n : done)
@@ -86,7 +86,7 @@ void AddNamespaceCommands(CLI::App& app, Context& ctx) {
   OnRun(show, ctx, [&ctx, a] {
     const NamespaceInfo n = RequireNamespace(*ctx.store(), a->name);
     if (ctx.json()) {
-      ctx.PrintJson(ToJson(n));
+      ctx.PrintJson(NamespaceJson(n));
     } else {
       Table t({"FIELD", "VALUE"});
       t.Add({"name", n.name});
@@ -123,7 +123,7 @@ void AddNamespaceCommands(CLI::App& app, Context& ctx) {
   OnRun(rec, ctx, [&ctx, a] {
     const NamespaceInfo n = RecoverNamespace(*ctx.store(), a->id);
     if (ctx.json()) {
-      ctx.PrintJson(ToJson(n));
+      ctx.PrintJson(NamespaceJson(n));
     } else {
       ctx.out() << "Recovered namespace " << n.name << " (id " << n.id << ")\n";
     }

@@ -14,7 +14,7 @@ struct SystemArgs {
   bool yes = false;
 };
 
-Json ToJson(const SystemDefaults& d) {
+Json SystemDefaultsJson(const SystemDefaults& d) {
   return Json::MakeObject()
       .Set("limits", cli::ToJson(d.limits))
       .Set("on_unavailable", d.on_unavailable ? Json(zae::ToString(*d.on_unavailable)) : Json());
@@ -48,7 +48,7 @@ void AddSystemCommands(CLI::App& app, Context& ctx) {
     limiter.SetSystemDefaults(limits, policy);
     const SystemDefaults now{limits, policy};
     if (ctx.json()) {
-      ctx.PrintJson(ToJson(now));
+      ctx.PrintJson(SystemDefaultsJson(now));
     } else {
       ctx.out() << "Set " << limits.size() << " system default limit(s)";
       if (policy) ctx.out() << ", on_unavailable=" << zae::ToString(*policy);
@@ -62,7 +62,7 @@ void AddSystemCommands(CLI::App& app, Context& ctx) {
   OnRun(get, ctx, [&ctx] {
     const SystemDefaults d = ctx.limiter().GetSystemDefaults();
     if (ctx.json()) {
-      ctx.PrintJson(ToJson(d));
+      ctx.PrintJson(SystemDefaultsJson(d));
       return kExitOk;
     }
     ctx.out() << "on_unavailable: "

@@ -50,7 +50,7 @@ UsageQuery MakeQuery(const UsageArgs& a) {
   return q;
 }
 
-Json ToJson(const UsageSnapshot& s) {
+Json SnapshotJson(const UsageSnapshot& s) {
   return Json::MakeObject()
       .Set("entity_id", s.entity_id)
       .Set("resource", s.resource)
@@ -94,7 +94,7 @@ int List(Context& ctx, const UsageArgs& a) {
 
   if (ctx.json()) {
     Json arr = Json::MakeArray();
-    for (const auto& s : snaps) arr.Push(ToJson(s));
+    for (const auto& s : snaps) arr.Push(SnapshotJson(s));
     ctx.PrintJson(Json::MakeObject().Set("snapshots", arr));
     return kExitOk;
   }

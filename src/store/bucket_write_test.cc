@@ -19,12 +19,12 @@ namespace {
 
 using testing::ScratchDir;
 
-const ItemKey kBucket{"ns/BUCKET#e#r#0", "#STATE"};
+const ItemKey kBucketKey{"ns/BUCKET#e#r#0", "#STATE"};
 const std::string kEntityPk = "ns/ENTITY#e";
 
 Item BucketItem() {
-  Item item{{"PK", Value(kBucket.pk)},
-            {"SK", Value(kBucket.sk)},
+  Item item{{"PK", Value(kBucketKey.pk)},
+            {"SK", Value(kBucketKey.sk)},
             {"entity_id", Value("e")},
             {"resource", Value("r")},
             {"rf", Value(int64_t{1'700'000'000'000})},
@@ -62,7 +62,7 @@ struct Step {
   bool usage = true;
   int64_t events = 1;
   bool views = true;
-  ItemKey key = kBucket;
+  ItemKey key = kBucketKey;
 };
 
 std::unique_ptr<Store> MakeStore(const std::string& kind, const std::string& path) {
@@ -110,7 +110,7 @@ class TypedVsGeneric : public ::testing::TestWithParam<std::string> {
       EXPECT_EQ(w[0].exists, w[1].exists);
       EXPECT_EQ(w[0].rf, w[1].rf);
       EXPECT_EQ(w[0].shard_count, w[1].shard_count);
-    } else if (step.key == kBucket) {
+    } else if (step.key == kBucketKey) {
       EXPECT_TRUE(w[0].exists);
       EXPECT_EQ(w[0].rf, 1'700'000'000'000);
       EXPECT_EQ(w[0].shard_count, 1);
@@ -128,7 +128,7 @@ class TypedVsGeneric : public ::testing::TestWithParam<std::string> {
 
   // Every item of both stores, by Get and by Query.
   void ExpectSameItems() {
-    for (const std::string& pk : {kBucket.pk, kEntityPk, std::string("ns/BUCKET#gone#r#0")}) {
+    for (const std::string& pk : {kBucketKey.pk, kEntityPk, std::string("ns/BUCKET#gone#r#0")}) {
       QueryRequest q;
       q.hash = pk;
       const QueryPage a = typed_.Query(q), b = generic_.Query(q);
@@ -212,7 +212,7 @@ TEST_P(TypedVsGeneric, SnapshotsChangedBehindTheWarmPathStayExact) {
   BucketWrite w[2];
   const std::vector<Update> usage = {Window("hourly", "2026-12-01T08:00:00Z", 1)};
   for (BucketWrite& x : w) {
-    x.key = &kBucket;
+    x.key = &kBucketKey;
     x.limits = bad.data();
     x.limit_count = bad.size();
     x.usage = usage.data();
@@ -227,7 +227,7 @@ TEST_P(TypedVsGeneric, SnapshotsChangedBehindTheWarmPathStayExact) {
 TEST_P(TypedVsGeneric, RefusesNullInputs) {
   BucketWrite w;
   EXPECT_THROW(typed_.WriteBuckets(&w, 1), ValidationError);  // no key
-  w.key = &kBucket;
+  w.key = &kBucketKey;
   w.limit_count = 1;
   EXPECT_THROW(typed_.WriteBuckets(&w, 1), ValidationError);  // no limits
   EXPECT_THROW(typed_.WriteBuckets(nullptr, 1), ValidationError);
@@ -237,14 +237,14 @@ TEST_P(TypedVsGeneric, RefusesNullInputs) {
 TEST_P(TypedVsGeneric, OneFailingWriteDoesNotStopTheOthers) {
   const std::vector<BucketLimitDelta> ok = {D("rpm", 1000)};
   BucketWrite w[3];
-  w[0].key = &kBucket;
+  w[0].key = &kBucketKey;
   w[0].limits = ok.data();
   w[0].limit_count = 1;
   w[2] = w[0];  // w[1] has no key
   EXPECT_THROW(typed_.WriteBuckets(w, 3), ValidationError);
   EXPECT_EQ(w[0].status, WriteStatus::kOk);
   EXPECT_EQ(w[2].status, WriteStatus::kOk);
-  EXPECT_EQ(typed_.Get(kBucket)->at("b_rpm_tk"), Value(8000));
+  EXPECT_EQ(typed_.Get(kBucketKey)->at("b_rpm_tk"), Value(8000));
 }
 
 // The typed path across processes: guarded writes from 3 processes x 2
@@ -279,7 +279,7 @@ TEST(SqliteWriteBucketsTest, GuardedWritesFromSeveralProcessesStayExact) {
           threads.emplace_back([&] {
             for (int i = 0; i < kWrites; ++i) {
               BucketWrite w;
-              w.key = &kBucket;
+              w.key = &kBucketKey;
               w.limits = limits.data();
               w.limit_count = limits.size();
               w.usage = usage.data();
@@ -303,7 +303,7 @@ TEST(SqliteWriteBucketsTest, GuardedWritesFromSeveralProcessesStayExact) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   }
   SqliteStore store(path);
-  const std::optional<Item> bucket = store.Get(kBucket);
+  const std::optional<Item> bucket = store.Get(kBucketKey);
   ASSERT_TRUE(bucket);
   EXPECT_EQ(bucket->at("b_rpm_tk"), Value(0));
   EXPECT_EQ(bucket->at("b_rpm_tc"), Value(500'000));

@@ -13,16 +13,11 @@ namespace {
 
 using Op = Predicate::Op;
 using testing::DeleteOf;
+using testing::MakeItem;
 using testing::PutOf;
 using testing::StoreTest;
 
 ItemKey K(std::string pk, std::string sk) { return {std::move(pk), std::move(sk)}; }
-
-Item MakeItem(const std::string& pk, const std::string& sk, Item attrs = {}) {
-  attrs["PK"] = Value(pk);
-  attrs["SK"] = Value(sk);
-  return attrs;
-}
 
 Update Upd(ItemKey key) {
   Update u;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -100,6 +101,10 @@ inline std::unique_ptr<Store> OpenFreshDynamoTable(ProvisionOptions provision = 
 }
 #endif
 
+// RateLimiterOptions::timeout for tests that check results, not latency:
+// DynamoDB Local under a parallel ASan run answers some calls in seconds.
+constexpr std::chrono::milliseconds kTestTimeout{60'000};
+
 // The seed of a test's random choices: $ZAE_TEST_SEED when set, else a
 // fresh one. Printed (and recorded in the XML report), so a failing run is
 // reproduced with ZAE_TEST_SEED=<seed>.
@@ -137,6 +142,13 @@ inline std::vector<StoreFactory> StoreFactoriesExcept(const std::set<std::string
     if (!names.count(f.name)) out.push_back(std::move(f));
   }
   return out;
+}
+
+// An item with its keys set over `attrs`.
+inline Item MakeItem(const std::string& pk, const std::string& sk, Item attrs = {}) {
+  attrs["PK"] = Value(pk);
+  attrs["SK"] = Value(sk);
+  return attrs;
 }
 
 // Ops with every field spelled (the structs' designated-initializer-free

@@ -22,14 +22,9 @@ namespace zae {
 namespace {
 
 using testing::DeleteOf;
+using testing::MakeItem;
 using testing::PutOf;
 using testing::ScratchDir;
-
-Item MakeItem(const std::string& pk, const std::string& sk, Item attrs = {}) {
-  attrs["PK"] = Value(pk);
-  attrs["SK"] = Value(sk);
-  return attrs;
-}
 
 // A raw connection, to look at or damage the file behind the store's back.
 class RawDb {
