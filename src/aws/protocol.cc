@@ -1264,16 +1264,16 @@ std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op,
     bool retryable = op != Op::kTransactWriteItems && op != Op::kTransactGetItems;
     return std::make_exception_ptr(TransactionConflict(message, retryable));
   }
-  if (IsThrottleCode(type) || status == 429) {
-    return std::make_exception_ptr(
-        Throttled(type.empty() ? "HTTP" + std::to_string(status) : type, message, code_status));
-  }
   if (type == "ResourceNotFoundException") {
     return std::make_exception_ptr(ResourceNotFound(message));
   }
   if (type == "ResourceInUseException") return std::make_exception_ptr(ResourceInUse(message));
   if (type == "ExpiredIteratorException" || type == "TrimmedDataAccessException") {
     return std::make_exception_ptr(ExpiredIterator(type, message));
+  }
+  if (IsThrottleCode(type) || status == 429) {
+    return std::make_exception_ptr(
+        Throttled(type.empty() ? "HTTP" + std::to_string(status) : type, message, code_status));
   }
   if (IsAuthCode(type)) {
     return std::make_exception_ptr(InvalidRequest(type, message, code_status));

@@ -85,13 +85,16 @@ ZAE_AWS_OP(GetRecords)
 //     SlowDown, ...) or HTTP 429 -> Throttled (retryable);
 //   auth codes (SignatureDoesNotMatch, InvalidClientTokenId,
 //     UnrecognizedClientException, AccessDenied*, ExpiredToken*,
-//     MissingAuthenticationToken) -> InvalidRequest, code() the service code;
+//     MissingAuthenticationToken) -> InvalidRequest, code() the service code,
+//     even on a 5xx: repeating the request cannot fix credentials;
 //   5xx -> ServerError (retryable), code() the service code or "HTTP503";
-//   another 4xx code -> InvalidRequest; no code -> InvalidResponse.
+//   another 4xx code -> InvalidRequest; no code -> InvalidResponse whose
+//   http_status() is the status.
 // Unless the body is a DynamoDB JSON error, the message starts "HTTP <status>"
 // and quotes the body's reason. Messages hold printable UTF-8 only, at most
-// 512 bytes (200 for excerpts), with Credential=, Signature=, session tokens
-// and access key ids replaced by REDACTED. Markup is parsed by libxml2 without
+// 512 bytes (200 for excerpts), with Authorization: and X-Amz-Security-Token:
+// lines, Credential=, Signature= and session-token values and access key ids
+// replaced by REDACTED. Markup is parsed by libxml2 without
 // network access or entity expansion, from at most the first 64 KiB. Never
 // throws.
 std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op,
