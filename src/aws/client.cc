@@ -199,7 +199,7 @@ void DynamoClient::OnResult(std::shared_ptr<Pending> p, HttpResult&& r) {
     error = r.timed_out ? std::make_exception_ptr(Timeout(what))
                         : std::make_exception_ptr(NetworkError(what));
   } else {
-    error = ErrorFromResponse(r.status, r.body, p->op);
+    error = ErrorFromResponse(r.status, r.body, p->op, r.error_type);
     retry = Retryable(error);
     if (IsThrottle(error)) c.throttles.fetch_add(1, std::memory_order_relaxed);
   }

@@ -236,6 +236,92 @@ TEST(ClientTest, ExecuteAllReturnsResultsInOrder) {
   EXPECT_TRUE(results[2].ok());
 }
 
+// What a front end, proxy or moto answers instead of DynamoDB JSON reaches the
+// caller readable, typed and without the request's signing material.
+TEST(ClientTest, XmlSignatureErrorIsReadableRedactedAndNotRetried) {
+  std::mutex mu;
+  std::string authorization;
+  TestServer server([&](const TestRequest& r) -> TestResponse {
+    std::lock_guard<std::mutex> lock(mu);
+    authorization = r.headers.at("authorization");
+    // moto-style: the reason quotes what the client sent.
+    return {403,
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>Bad signature; "
+            "got " +
+                authorization + "</Message></Error></ErrorResponse>",
+            "text/xml"};
+  });
+  DynamoClient client(TestConfig(server.url()));
+  try {
+    client.GetItem(SomeGet());
+    FAIL() << "expected InvalidRequest";
+  } catch (const InvalidRequest& e) {
+    EXPECT_EQ(e.code(), "SignatureDoesNotMatch");
+    EXPECT_FALSE(e.retryable());
+    EXPECT_EQ(e.http_status(), 403);
+    std::lock_guard<std::mutex> lock(mu);
+    size_t sig = authorization.find("Signature=");
+    ASSERT_NE(sig, std::string::npos);
+    EXPECT_EQ(std::string(e.what()),
+              "SignatureDoesNotMatch: HTTP 403: Bad signature; got AWS4-HMAC-SHA256 "
+              "Credential=REDACTED, SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+              "Signature=REDACTED");
+    EXPECT_EQ(std::string(e.what()).find(authorization.substr(sig + 10)), std::string::npos);
+    EXPECT_EQ(std::string(e.what()).find("test/"), std::string::npos);
+  }
+  EXPECT_EQ(server.requests(), 1);
+}
+
+TEST(ClientTest, HtmlGatewayErrorIsRetriedAndNamed) {
+  std::atomic<int> n{0};
+  TestServer server([&](const TestRequest&) -> TestResponse {
+    if (n++ < 1) {
+      return {502, "<html><head><title>502 Bad Gateway</title></head></html>", "text/html"};
+    }
+    return {503,
+            "<!DOCTYPE html><html><body><h1>Service Temporarily Unavailable</h1></body></html>",
+            "text/html"};
+  });
+  ClientConfig config = TestConfig(server.url());
+  config.max_attempts = 3;
+  DynamoClient client(config);
+  try {
+    client.GetItem(SomeGet());
+    FAIL() << "expected ServerError";
+  } catch (const ServerError& e) {
+    EXPECT_EQ(e.code(), "HTTP503");
+    EXPECT_TRUE(e.retryable());
+    EXPECT_EQ(e.http_status(), 503);
+    EXPECT_EQ(std::string(e.what()), "HTTP503: HTTP 503: Service Temporarily Unavailable");
+  }
+  EXPECT_EQ(server.requests(), 3);
+}
+
+TEST(ClientTest, ErrorTypeHeaderNamesErrorOfBodilessResponse) {
+  std::atomic<int> n{0};
+  TestServer server([&](const TestRequest&) -> TestResponse {
+    if (n++ < 1) {
+      return {400, "", "text/plain", {{"X-Amzn-ErrorType", "ThrottlingException:http://x/"}}};
+    }
+    return {400,
+            "Request rejected",
+            "text/plain",
+            {{"x-amzn-errortype",
+              "ValidationException:http://internal.amazon.com/coral/com.amazon.coral.validate/"}}};
+  });
+  DynamoClient client(TestConfig(server.url()));
+  try {
+    client.GetItem(SomeGet());
+    FAIL() << "expected InvalidRequest";
+  } catch (const InvalidRequest& e) {
+    EXPECT_EQ(e.code(), "ValidationException");
+    EXPECT_EQ(e.http_status(), 400);
+    EXPECT_EQ(std::string(e.what()), "ValidationException: HTTP 400: Request rejected");
+  }
+  EXPECT_EQ(server.requests(), 2);  // the throttle was retried, the validation error not
+  EXPECT_EQ(client.Metrics().of(Op::kGetItem).throttles, 1u);
+}
+
 TEST(ClientTest, HostileResponseIsTypedError) {
   TestServer server([&](const TestRequest&) -> TestResponse {
     return {200, R"({"Item":{"a":{"Q":1}}})"};

@@ -127,11 +127,12 @@ class Timeout : public Error {
   explicit Timeout(std::string message) : Error("Timeout", std::move(message), 0, true) {}
 };
 
-// The response was not what the protocol promises (bad JSON, wrong types).
+// The response was not what the protocol promises (bad JSON, wrong types), or
+// a 4xx without an error code; status: its HTTP status, 0 for a bad 200 body.
 class InvalidResponse : public Error {
  public:
-  explicit InvalidResponse(std::string message)
-      : Error("InvalidResponse", std::move(message), 0, false) {}
+  explicit InvalidResponse(std::string message, int status = 0)
+      : Error("InvalidResponse", std::move(message), status, false) {}
 };
 
 // An AttributeValue accessor was used on the wrong type or a non-integer N.

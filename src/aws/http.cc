@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <string_view>
 
 #include <condition_variable>
 #include <deque>
@@ -33,6 +35,7 @@ struct Job {
   // Transfer state.
   curl_slist* header_list = nullptr;
   std::string response;
+  std::string error_type;  // x-amzn-ErrorType
   size_t max_bytes = 0;
   bool too_large = false;
   char errbuf[CURL_ERROR_SIZE] = {};
@@ -51,6 +54,23 @@ size_t OnData(char* ptr, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
+// Called once per response header line ("Name: value\r\n").
+size_t OnHeader(char* ptr, size_t size, size_t nmemb, void* user) {
+  auto* job = static_cast<Job*>(user);
+  size_t n = size * nmemb;
+  static constexpr std::string_view kName = "x-amzn-errortype:";
+  std::string_view line(ptr, n);
+  if (line.size() > kName.size() &&
+      std::equal(kName.begin(), kName.end(), line.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+    std::string_view value = line.substr(kName.size());
+    size_t b = value.find_first_not_of(" \t");
+    size_t e = value.find_last_not_of(" \t\r\n");
+    job->error_type = b == std::string_view::npos ? "" : value.substr(b, e - b + 1).substr(0, 256);
+  }
+  return n;
+}
+
 // Options that are the same for every transfer of a handle: set once when the
 // handle is created, since curl_easy_reset and a full reconfiguration per
 // request showed up in profiles.
@@ -66,6 +86,7 @@ void ConfigureHandle(CURL* easy, const HttpOptions& options) {
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnData);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, OnHeader);
 }
 
 // Everything that differs per request; a reused handle keeps the rest.
@@ -73,6 +94,7 @@ void ConfigureTransfer(CURL* easy, Job& job, const HttpOptions& options) {
   curl_easy_setopt(easy, CURLOPT_URL, job.url.c_str());
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, std::max<long>(1, job.timeout.count()));
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &job);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &job);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job.errbuf);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &job);
   job.max_bytes = options.max_response_bytes;
@@ -102,6 +124,7 @@ HttpResult Finish(CURL* easy, Job& job, CURLcode code) {
     result.transport_ok = true;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &result.status);
     result.body = std::move(job.response);
+    result.error_type = std::move(job.error_type);
   } else {
     result.timed_out = code == CURLE_OPERATION_TIMEDOUT;
     result.error = job.too_large   ? "response too large"

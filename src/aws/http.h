@@ -40,6 +40,9 @@ struct HttpResult {
   std::string error;       // curl's description when !transport_ok
   long status = 0;
   std::string body;
+  // The x-amzn-ErrorType response header (at most 256 bytes), the only header
+  // kept: it names the error when a body does not.
+  std::string error_type;
 };
 
 class HttpClient {

@@ -1,6 +1,15 @@
 #include "aws/protocol.h"
 
+#include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <memory>
+#include <mutex>
 
 #include "aws/errors.h"
 #include "aws/json.h"
@@ -359,11 +368,6 @@ void ReadQueryResponse(std::string_view body, QueryResponse* out) {
   out->scanned_count = GetInt(doc, "ScannedCount");
   out->last_evaluated_key = OptionalItem(doc, "LastEvaluatedKey");
   out->consumed_capacity = ReadCapacities(doc);
-}
-
-std::string Truncate(std::string s) {
-  if (s.size() > 512) s.resize(512);
-  return s;
 }
 
 }  // namespace
@@ -886,13 +890,323 @@ void Parse(std::string_view body, GetRecordsResponse* out) {
 
 // ---------------------------------------------------------------- errors
 
-std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op) {
+namespace {
+
+// Non-JSON bodies come from whatever stands between the client and the
+// service (AWS front ends and moto answer XML, proxies and load balancers
+// HTML). Only their first bytes are parsed: the reason is always near the top,
+// and a bound keeps a hostile 64 MiB body from costing a 64 MiB parse.
+constexpr size_t kMaxParsedBody = 64 << 10;
+constexpr size_t kMaxMessage = 512;  // service messages
+constexpr size_t kMaxExcerpt = 200;  // text quoted from a body without a message
+// libxml2 walks are iterative; this bounds the work on a hostile document.
+constexpr int kMaxNodesVisited = 10000;
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+size_t IFind(std::string_view haystack, std::string_view needle, size_t from) {
+  for (size_t i = from; i + needle.size() <= haystack.size(); ++i) {
+    if (IEquals(haystack.substr(i, needle.size()), needle)) return i;
+  }
+  return std::string_view::npos;
+}
+
+// Servers that reject a signature may echo the request's signing material
+// (moto quotes the Authorization header, a proxy may echo every header,
+// presigned-URL errors quote the query string). The value after each of these
+// keys, and anything shaped like an access key id, is replaced before the text
+// enters a message.
+std::string Redact(std::string s) {
+  struct Key {
+    std::string_view name;
+    std::string_view end;  // what ends the value
+  };
+  // Header lines first: their value runs to the end of the line and may hold
+  // the parameters below.
+  static constexpr Key kKeys[] = {
+      {"authorization:", "\r\n<\""},          {"x-amz-security-token:", "\r\n<\""},
+      {"credential=", " \t\r\n,;&\"'<>"},     {"signature=", " \t\r\n,;&\"'<>"},
+      {"security-token=", " \t\r\n,;&\"'<>"}, {"securitytoken=", " \t\r\n,;&\"'<>"},
+      {"sessiontoken=", " \t\r\n,;&\"'<>"},
+  };
+  static constexpr std::string_view kMask = "REDACTED";
+  for (const Key& key : kKeys) {
+    for (size_t at = IFind(s, key.name, 0); at != std::string::npos; at = IFind(s, key.name, at)) {
+      at += key.name.size();
+      if (key.name.back() == ':') at = std::min(s.find_first_not_of(" \t", at), s.size());
+      size_t end = s.find_first_of(key.end, at);
+      if (end == std::string::npos) end = s.size();
+      s.replace(at, end - at, kMask);
+      at += kMask.size();
+    }
+  }
+  // AKIA/ASIA + 16 upper-case letters or digits: long-term and session key ids.
+  auto key_char = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  for (size_t i = 0; i + 20 <= s.size(); ++i) {
+    if ((s.compare(i, 4, "AKIA") != 0 && s.compare(i, 4, "ASIA") != 0) ||
+        (i > 0 && key_char(s[i - 1]))) {
+      continue;
+    }
+    size_t n = 4;
+    while (i + n < s.size() && key_char(s[i + n])) ++n;
+    if (n == 20) s.replace(i, n, kMask);
+  }
+  return s;
+}
+
+// The length of the valid, printable UTF-8 sequence at s[i], or 0: C0/C1
+// controls, DEL, stray continuation bytes, overlong and surrogate encodings
+// all count as not printable.
+size_t PrintableAt(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  if (c >= 0x20 && c < 0x7f) return 1;
+  size_t n = (c >= 0xc2 && c <= 0xdf)   ? 2
+             : (c >= 0xe0 && c <= 0xef) ? 3
+             : (c >= 0xf0 && c <= 0xf4) ? 4
+                                        : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  uint32_t cp = c & (0x7f >> n);
+  for (size_t k = 1; k < n; ++k) {
+    auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f) return 0;
+  return n;
+}
+
+// What a message may hold: credentials redacted, whitespace runs folded into
+// one space, anything unprintable shown as '?', at most `max` bytes (cut on a
+// character boundary, marked with "...").
+std::string Clean(std::string_view raw, size_t max) {
+  // Folding whitespace can shrink the text, so redact a generous prefix.
+  const size_t taken = std::min(raw.size(), 4 * max + 64);
+  std::string s = Redact(std::string(raw.substr(0, taken)));
+  std::string out;
+  auto cut = [&] {
+    // On a character boundary, leaving room for the marker.
+    size_t keep = max > 3 ? max - 3 : 0;
+    if (out.size() > keep) {
+      while (keep > 0 && (static_cast<unsigned char>(out[keep]) & 0xc0) == 0x80) --keep;
+      out.resize(keep);
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "...";
+  };
+  bool space = false;
+  for (size_t i = 0; i < s.size();) {
+    char c = s[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      space = !out.empty();
+      ++i;
+      continue;
+    }
+    size_t n = PrintableAt(s, i);
+    if (out.size() + (space ? 1 : 0) + std::max<size_t>(n, 1) > max) return cut();
+    if (space) out += ' ';
+    space = false;
+    if (n == 0) {
+      out += '?';
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return taken < raw.size() ? cut() : out;
+}
+
+// True when most of the body is not text: quoting it would say nothing.
+bool LooksBinary(std::string_view body) {
+  std::string_view head = body.substr(0, std::min(body.size(), kMaxExcerpt));
+  size_t bad = 0;
+  for (size_t i = 0; i < head.size();) {
+    char c = head[i];
+    size_t n = (c == '\t' || c == '\n' || c == '\r') ? 1 : PrintableAt(head, i);
+    if (n == 0) {
+      if (c == '\0') return true;
+      ++bad;
+      n = 1;
+    }
+    i += n;
+  }
+  return bad * 4 > head.size();
+}
+
+struct XmlDocFree {
+  void operator()(xmlDoc* d) const { xmlFreeDoc(d); }
+};
+using XmlDoc = std::unique_ptr<xmlDoc, XmlDocFree>;
+
+bool NameIs(const xmlNode* n, std::string_view name) {
+  return n->type == XML_ELEMENT_NODE && n->name &&
+         IEquals(reinterpret_cast<const char*>(n->name), name);
+}
+
+// The text directly inside an element. Entity references are not followed,
+// so nothing a DTD declares can reach a message.
+std::string TextOf(const xmlNode* n) {
+  std::string out;
+  for (const xmlNode* c = n->children; c && out.size() < 4 * kMaxMessage; c = c->next) {
+    if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
+      out += reinterpret_cast<const char*>(c->content);
+    }
+  }
+  return out;
+}
+
+// Depth-first, document order, without recursion: the first element that
+// `match` accepts, or null.
+template <class Match>
+const xmlNode* FindElement(const xmlNode* root, Match match) {
+  int budget = kMaxNodesVisited;
+  const xmlNode* n = root;
+  while (n && --budget > 0) {
+    if (n->type == XML_ELEMENT_NODE && match(n)) return n;
+    if (n->children && n->type == XML_ELEMENT_NODE) {
+      n = n->children;
+      continue;
+    }
+    while (n && n != root && !n->next) n = n->parent;
+    if (!n || n == root) return nullptr;
+    n = n->next;
+  }
+  return nullptr;
+}
+
+// The visible text of an HTML element (scripts and styles skipped).
+std::string VisibleText(const xmlNode* root) {
+  std::string out;
+  int budget = kMaxNodesVisited;
+  const xmlNode* n = root;
+  while (n && --budget > 0 && out.size() < 4 * kMaxExcerpt) {
+    bool skip = NameIs(n, "script") || NameIs(n, "style") || NameIs(n, "head");
+    if (n->type == XML_TEXT_NODE && n->content) {
+      out += reinterpret_cast<const char*>(n->content);
+      out += ' ';
+    }
+    if (n->children && n->type == XML_ELEMENT_NODE && !skip) {
+      n = n->children;
+      continue;
+    }
+    while (n && n != root && !n->next) n = n->parent;
+    if (!n || n == root) break;
+    n = n->next;
+  }
+  return out;
+}
+
+void InitXml() {
+  static std::once_flag once;
+  std::call_once(once, [] { xmlInitParser(); });
+}
+
+// What a non-JSON error body says: `code` from an XML <Code>, `message` from
+// an XML <Message>, an HTML title or heading, or an excerpt of the text.
+struct BodyReason {
+  std::string code;
+  std::string message;
+};
+
+bool StartsWithHtml(std::string_view text) {
+  for (std::string_view prefix : {"<!doctype html", "<html"}) {
+    if (text.size() >= prefix.size() && IEquals(text.substr(0, prefix.size()), prefix)) return true;
+  }
+  return false;
+}
+
+BodyReason ReadMarkup(std::string_view body) {
+  BodyReason r;
+  size_t start = body.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos || body[start] != '<') return r;
+  std::string_view head = body.substr(start, std::min(body.size() - start, kMaxParsedBody));
+  // No AWS or proxy error body declares entities; one that does is quoted as
+  // text, unparsed, whatever the libxml2 version does about expansion.
+  if (head.find("<!ENTITY") != std::string_view::npos) return r;
+  const int size = static_cast<int>(head.size());
+  InitXml();
+  if (!StartsWithHtml(head)) {
+    // NONET: never fetch; no NOENT/DTDLOAD: entities stay references and no
+    // external subset is read; RECOVER: a body cut at kMaxParsedBody still
+    // yields its first elements; NOERROR/NOWARNING: nothing on stderr.
+    XmlDoc doc(xmlReadMemory(head.data(), size, nullptr, nullptr,
+                             XML_PARSE_NONET | XML_PARSE_RECOVER | XML_PARSE_NOERROR |
+                                 XML_PARSE_NOWARNING | XML_PARSE_NOCDATA));
+    if (const xmlNode* root = doc ? xmlDocGetRootElement(doc.get()) : nullptr) {
+      if (const xmlNode* c =
+              FindElement(root, [](const xmlNode* n) { return NameIs(n, "Code"); })) {
+        r.code = Clean(TextOf(c), 128);
+        // A code is one word, not a sentence someone put in a <Code> element.
+        if (r.code.find_first_of(" :") != std::string::npos) r.code.clear();
+      }
+      if (const xmlNode* m =
+              FindElement(root, [](const xmlNode* n) { return NameIs(n, "Message"); })) {
+        r.message = Clean(TextOf(m), kMaxMessage);
+      }
+      if (!r.code.empty() || !r.message.empty()) return r;
+    }
+  }
+  // HTML, XHTML, tag soup or XML without Code/Message: the page's title, its
+  // first heading, or its visible text.
+  XmlDoc doc(htmlReadMemory(head.data(), size, nullptr, nullptr,
+                            HTML_PARSE_NONET | HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+                                HTML_PARSE_NOWARNING | HTML_PARSE_NOBLANKS));
+  if (const xmlNode* root = doc ? xmlDocGetRootElement(doc.get()) : nullptr) {
+    for (const char* name : {"title", "h1", "h2", "h3"}) {
+      const xmlNode* e = FindElement(root, [name](const xmlNode* n) { return NameIs(n, name); });
+      if (e) r.message = Clean(VisibleText(e), kMaxExcerpt);
+      if (!r.message.empty()) return r;
+    }
+    r.message = Clean(VisibleText(root), kMaxExcerpt);
+  }
+  return r;
+}
+
+// "ValidationException:http://internal.amazon.com/coral/..." -> "ValidationException".
+std::string TypeFromHeader(std::string_view header) {
+  std::string_view t = header.substr(0, header.find(':'));
+  if (size_t hash = t.rfind('#'); hash != std::string_view::npos) t = t.substr(hash + 1);
+  std::string code = Clean(t, 128);
+  return code.find(' ') == std::string::npos ? code : "";
+}
+
+bool IsThrottleCode(std::string_view type) {
+  return type == "ProvisionedThroughputExceededException" || type == "ThrottlingException" ||
+         type == "Throttling" || type == "RequestLimitExceeded" ||
+         type == "LimitExceededException" || type == "SlowDown";
+}
+
+// Credentials or signing the caller must fix; repeating the request cannot help.
+bool IsAuthCode(std::string_view type) {
+  return type == "SignatureDoesNotMatch" || type == "InvalidClientTokenId" ||
+         type == "UnrecognizedClientException" || type == "MissingAuthenticationToken" ||
+         type == "IncompleteSignature" || type == "InvalidSignatureException" ||
+         type.starts_with("AccessDenied") || type.starts_with("ExpiredToken");
+}
+
+}  // namespace
+
+std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op,
+                                     std::string_view error_type_header) {
   const int code_status = static_cast<int>(status);
+  const std::string http = "HTTP " + std::to_string(status);
   std::string type, message;
+  bool json = false;
   rapidjson::Document doc;
   try {
     doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
     if (!doc.HasParseError() && doc.IsObject()) {
+      json = true;
       type = GetString(doc, "__type");
       message = GetString(doc, "message");
       if (message.empty()) message = GetString(doc, "Message");
@@ -901,19 +1215,42 @@ std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op) 
     type.clear();
   }
   if (size_t hash = type.rfind('#'); hash != std::string::npos) type = type.substr(hash + 1);
-  message = Truncate(std::move(message));
-  if (message.empty()) message = "HTTP " + std::to_string(status);
+  type = Clean(type, 128);
+  message = Clean(message, kMaxMessage);
+  if (json && !type.empty()) {
+    // A DynamoDB error body: its message as the service wrote it.
+    if (message.empty()) message = http;
+  } else {
+    // Anything else: the reason as far as it can be read, always with the status.
+    if (!json) {
+      BodyReason reason = ReadMarkup(body);
+      type = std::move(reason.code);
+      message = std::move(reason.message);
+    }
+    const bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+    // A body that names a code but says nothing more is not worth quoting.
+    if (message.empty() && type.empty() && !blank) {
+      message = LooksBinary(body) ? std::to_string(body.size()) + "-byte binary body"
+                                  : Clean(body, kMaxExcerpt);
+    }
+    if (type.empty()) type = TypeFromHeader(error_type_header);
+    message = !message.empty() ? http + ": " + message
+              : blank          ? http + " with an empty body"
+                               : http;
+  }
 
   try {
     if (type == "ConditionalCheckFailedException") {
-      return std::make_exception_ptr(ConditionalCheckFailed(message, OptionalItem(doc, "Item")));
+      // Items and reasons come only with a JSON body; a header can name the type alone.
+      std::optional<Item> item = json ? OptionalItem(doc, "Item") : std::nullopt;
+      return std::make_exception_ptr(ConditionalCheckFailed(message, std::move(item)));
     }
     if (type == "TransactionCanceledException") {
       std::vector<CancellationReason> reasons;
-      if (const Value* v = Find(doc, "CancellationReasons")) {
+      if (const Value* v = json ? Find(doc, "CancellationReasons") : nullptr) {
         for (const auto& e : Array(*v, "CancellationReasons").GetArray()) {
-          reasons.push_back(
-              {GetString(e, "Code"), Truncate(GetString(e, "Message")), OptionalItem(e, "Item")});
+          reasons.push_back({GetString(e, "Code"), Clean(GetString(e, "Message"), kMaxMessage),
+                             OptionalItem(e, "Item")});
         }
       }
       return std::make_exception_ptr(TransactionCanceled(message, std::move(reasons)));
@@ -927,10 +1264,6 @@ std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op) 
     bool retryable = op != Op::kTransactWriteItems && op != Op::kTransactGetItems;
     return std::make_exception_ptr(TransactionConflict(message, retryable));
   }
-  if (type == "ProvisionedThroughputExceededException" || type == "ThrottlingException" ||
-      type == "RequestLimitExceeded" || type == "LimitExceededException") {
-    return std::make_exception_ptr(Throttled(type, message, code_status));
-  }
   if (type == "ResourceNotFoundException") {
     return std::make_exception_ptr(ResourceNotFound(message));
   }
@@ -938,14 +1271,18 @@ std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op) 
   if (type == "ExpiredIteratorException" || type == "TrimmedDataAccessException") {
     return std::make_exception_ptr(ExpiredIterator(type, message));
   }
+  if (IsThrottleCode(type) || status == 429) {
+    return std::make_exception_ptr(
+        Throttled(type.empty() ? "HTTP" + std::to_string(status) : type, message, code_status));
+  }
+  if (IsAuthCode(type)) {
+    return std::make_exception_ptr(InvalidRequest(type, message, code_status));
+  }
   if (status >= 500 || type == "InternalServerError" || type == "ServiceUnavailable") {
     return std::make_exception_ptr(
         ServerError(type.empty() ? "HTTP" + std::to_string(status) : type, message, code_status));
   }
-  if (type.empty()) {
-    return std::make_exception_ptr(
-        InvalidResponse("HTTP " + std::to_string(status) + " without a DynamoDB error body"));
-  }
+  if (type.empty()) return std::make_exception_ptr(InvalidResponse(message, code_status));
   return std::make_exception_ptr(InvalidRequest(type, message, code_status));
 }
 

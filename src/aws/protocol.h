@@ -75,8 +75,30 @@ ZAE_AWS_OP(GetShardIterator)
 ZAE_AWS_OP(GetRecords)
 #undef ZAE_AWS_OP
 
-// The typed aws::Error for a non-200 response (body may be anything).
-std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op);
+// The typed aws::Error for a non-200 response. body may be anything: a
+// DynamoDB JSON error, the XML of an AWS front end or moto (<Code>, <Message>),
+// an HTML page from a proxy (its <title> or first heading), plain text or
+// bytes. error_type_header is the x-amzn-ErrorType response header, used when
+// the body names no type. Classification, first match wins:
+//   DynamoDB's own types (ConditionalCheckFailed, TransactionCanceled, ...);
+//   throttling codes (ThrottlingException, Throttling, RequestLimitExceeded,
+//     SlowDown, ...) or HTTP 429 -> Throttled (retryable);
+//   auth codes (SignatureDoesNotMatch, InvalidClientTokenId,
+//     UnrecognizedClientException, AccessDenied*, ExpiredToken*,
+//     MissingAuthenticationToken) -> InvalidRequest, code() the service code,
+//     even on a 5xx: repeating the request cannot fix credentials;
+//   5xx -> ServerError (retryable), code() the service code or "HTTP503";
+//   another 4xx code -> InvalidRequest; no code -> InvalidResponse whose
+//   http_status() is the status.
+// Unless the body is a DynamoDB JSON error, the message starts "HTTP <status>"
+// and quotes the body's reason. Messages hold printable UTF-8 only, at most
+// 512 bytes (200 for excerpts), with Authorization: and X-Amz-Security-Token:
+// lines, Credential=, Signature= and session-token values and access key ids
+// replaced by REDACTED. Markup is parsed by libxml2 without
+// network access or entity expansion, from at most the first 64 KiB. Never
+// throws.
+std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op,
+                                     std::string_view error_type_header = {});
 
 // DynamoDB JSON of one item ({"attr": {"S": "x"}, ...}), for tests and tools.
 std::string ItemToJson(const Item& item);

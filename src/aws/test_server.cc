@@ -88,10 +88,11 @@ void TestServer::Serve() {
     }
     ++requests_;
     TestResponse resp = handler_(req);
-    std::string out = "HTTP/1.1 " + std::to_string(resp.status) +
-                      " X\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: " +
-                      std::to_string(resp.body.size()) + "\r\nConnection: close\r\n\r\n" +
-                      resp.body;
+    std::string out =
+        "HTTP/1.1 " + std::to_string(resp.status) + " X\r\nContent-Type: " + resp.content_type +
+        "\r\nContent-Length: " + std::to_string(resp.body.size()) + "\r\nConnection: close\r\n";
+    for (const auto& [name, value] : resp.headers) out += name + ": " + value + "\r\n";
+    out += "\r\n" + resp.body;
     size_t sent = 0;
     while (sent < out.size()) {
       ssize_t n = ::write(c, out.data() + sent, out.size() - sent);

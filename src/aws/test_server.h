@@ -19,6 +19,8 @@ struct TestRequest {
 struct TestResponse {
   int status = 200;
   std::string body;
+  std::string content_type = "application/x-amz-json-1.0";
+  std::map<std::string, std::string> headers;  // sent in addition
 };
 
 class TestServer {

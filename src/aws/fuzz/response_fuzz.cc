@@ -1,8 +1,10 @@
 // libFuzzer target: every response parser and the error decoder must turn any
-// body into a value or an aws::Error, never crash or throw anything else.
-// The first byte picks the operation.
+// body into a value or an aws::Error, never crash or throw anything else; the
+// error decoder's messages stay bounded and free of control characters.
+// The first byte picks the operation (and the HTTP status of error bodies).
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <string_view>
 
 #include "aws/errors.h"
@@ -18,6 +20,21 @@ void Try(std::string_view body) {
   try {
     Parse(body, &r);
   } catch (const Error&) {
+  }
+}
+
+// Code, "HTTP <status>: ", 512 bytes of message and a little slack.
+constexpr size_t kMaxWhat = 1024;
+
+void CheckError(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error& err) {
+    std::string_view what = err.what();
+    if (what.size() > kMaxWhat) __builtin_trap();
+    for (char c : what) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) __builtin_trap();
+    }
   }
 }
 
@@ -86,12 +103,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Try<GetRecordsResponse>(body);
       break;
   }
-  // Error bodies: ErrorFromResponse must return (not throw) a typed error.
-  std::exception_ptr e = ErrorFromResponse(400 + data[0] % 200, body, op);
-  try {
-    std::rethrow_exception(e);
-  } catch (const Error&) {
-  }
+  // Error bodies: ErrorFromResponse must return (not throw) a typed error with
+  // a bounded, printable message, whatever the body (JSON, XML, HTML, bytes).
+  // The second call takes the body's first line as the x-amzn-ErrorType header.
+  CheckError(ErrorFromResponse(400 + data[0] % 200, body, op));
+  size_t eol = body.find('\n');
+  std::string_view header = body.substr(0, eol == std::string_view::npos ? 0 : eol);
+  std::string_view rest = body.substr(header.size() + (eol == std::string_view::npos ? 0 : 1));
+  CheckError(ErrorFromResponse(data[0] % 2 ? 403 : 503, rest, op, header));
   try {
     (void)ItemFromJson(body);
   } catch (const Error&) {
