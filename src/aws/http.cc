@@ -18,6 +18,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include "core/thread_exit.h"
+
 namespace zae::aws {
 namespace {
 
@@ -163,6 +165,7 @@ class HttpClient::Worker {
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::OnTimer);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     thread_ = std::thread([this] {
+      HoldExitUntilThreadEnds();  // may be joined by a detached thread
       t_on_io_thread = true;
       Run();
     });
@@ -373,7 +376,10 @@ HttpClient::~HttpClient() {
   // threads: it cannot join itself. The callback has returned by the time
   // this runs (it runs while the finished job is destroyed), so a detached
   // thread stops and joins the workers once this one is back in its loop.
-  std::thread([workers = std::move(workers_)]() mutable { workers.clear(); }).detach();
+  std::thread([workers = std::move(workers_)]() mutable {
+    HoldExitUntilThreadEnds();
+    workers.clear();
+  }).detach();
 }
 
 void HttpClient::Send(const std::string& base_url, HttpRequest request,

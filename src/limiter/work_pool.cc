@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/thread_exit.h"
+
 namespace zae {
 namespace {
 thread_local bool t_on_pool_thread = false;
@@ -29,7 +31,10 @@ WorkPool::~WorkPool() {
     if (t.get_id() == self) {
       t.detach();
     } else {
-      std::thread([t = std::move(t)]() mutable { t.join(); }).detach();
+      std::thread([t = std::move(t)]() mutable {
+        HoldExitUntilThreadEnds();
+        t.join();
+      }).detach();
     }
   }
 }
@@ -45,6 +50,7 @@ void WorkPool::Post(std::function<void()> task) {
 bool WorkPool::OnPoolThread() { return t_on_pool_thread; }
 
 void WorkPool::Run(std::shared_ptr<Shared> shared) {
+  HoldExitUntilThreadEnds();  // may detach itself when the pool goes
   t_on_pool_thread = true;
   std::unique_lock lock(shared->mu);
   while (true) {

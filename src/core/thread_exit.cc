@@ -1,0 +1,54 @@
+#include "core/thread_exit.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+namespace zae {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::condition_variable cv;
+  int live = 0;
+};
+
+// Never destroyed: a thread still running after the wait below gave up
+// may touch it.
+Registry& TheRegistry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+struct ExitWaiter {
+  ~ExitWaiter() {
+    Registry& r = TheRegistry();
+    std::unique_lock lock(r.mu);
+    r.cv.wait_for(lock, std::chrono::seconds(5), [&] { return r.live == 0; });
+  }
+};
+
+// Constructed first on its thread, so destroyed after every other
+// thread-local of that thread.
+struct Token {
+  Token() {
+    Registry& r = TheRegistry();
+    std::lock_guard lock(r.mu);
+    ++r.live;
+  }
+  ~Token() {
+    Registry& r = TheRegistry();
+    std::lock_guard lock(r.mu);
+    --r.live;
+    r.cv.notify_all();
+  }
+};
+
+}  // namespace
+
+void HoldExitUntilThreadEnds() {
+  static ExitWaiter waiter;  // destroyed at exit, before main's statics
+  thread_local Token token;
+}
+
+}  // namespace zae
