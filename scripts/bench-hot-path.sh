@@ -11,6 +11,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Ninja (scripts/deps.txt) schedules the whole build at once; Makefiles
+# serialise at directory boundaries. Every script uses the same generator
+# for build/release, which CMake requires of a build directory.
+export CMAKE_GENERATOR=${CMAKE_GENERATOR:-Ninja}
 old=${1:-}
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DZAE_WERROR=ON >/dev/null
 cmake --build build/release -j"$(nproc)" --target zae_limiter_bench zae-limiter >/dev/null

@@ -7,6 +7,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Ninja (scripts/deps.txt) schedules the whole build at once; Makefiles
+# serialise at directory boundaries. Every script uses the same generator
+# for build/release, which CMake requires of a build directory.
+export CMAKE_GENERATOR=${CMAKE_GENERATOR:-Ninja}
 jobs=${ZAE_JOBS:-$(nproc)}
 
 scripts/deps.sh

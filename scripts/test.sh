@@ -11,6 +11,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Ninja (scripts/deps.txt) schedules the whole build at once; Makefiles
+# serialise at directory boundaries. Every script uses the same generator
+# for build/release, which CMake requires of a build directory.
+export CMAKE_GENERATOR=${CMAKE_GENERATOR:-Ninja}
 jobs=${ZAE_JOBS:-$(nproc)}
 
 step() { printf '\n== %s\n' "$*"; }
@@ -60,8 +64,14 @@ python3 scripts/bench_guard.py --build build/release
 
 step "tests (asan+ubsan, coverage)"
 find build/asan -name '*.gcda' -delete  # counts from this run only
+# The DynamoDB variants of the sharding workloads (thousands of acquires,
+# 5 min of DynamoDB Local time under ASan) run in the release build only:
+# their limiter code runs here on memory and SQLite, their client code in
+# every other DynamoDB test.
+release_only='^Stores/(Sharding\..*|RequestCount\.S13.*)/dynamodb'
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 900 2>&1 |
+  ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 900 \
+  -E "$release_only" 2>&1 |
   tee build/ctest-asan.log
 no_skips build/ctest-asan.log
 
