@@ -13,8 +13,10 @@
 // the hot path. Errors are exceptions (include/zae/errors.h):
 //   ValidationError          bad ids, names, amounts, or a consume name that
 //                            is a limit of neither the entity nor its parent;
-//   RateLimiterUnavailable   the store failed and on_unavailable is "block"
-//                            (with "allow", Acquire returns a no-op lease);
+//   RateLimiterUnavailable   the store failed, or did not answer within
+//                            RateLimiterOptions::timeout, and on_unavailable
+//                            is "block" (with "allow", Acquire returns a
+//                            no-op lease); docs/reliability.md;
 //   StoreError               admin calls when the store fails.
 //
 // Thread safety: RateLimiter is thread-safe; share one per process and
@@ -48,6 +50,7 @@
 #ifndef ZAE_RATE_LIMITER_H_
 #define ZAE_RATE_LIMITER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -95,6 +98,8 @@ struct AcquireOptions {
   std::optional<std::vector<Limit>> limits;
   // Per-call override of the namespace's on_unavailable policy.
   std::optional<OnUnavailable> on_unavailable;
+  // Per-call override of RateLimiterOptions::timeout (positive).
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 // Where usage snapshots (hourly/daily consumption per entity and resource)
@@ -126,6 +131,21 @@ struct RateLimiterOptions {
   // Threads (1..64) that continue asynchronous calls needing more than one
   // DynamoDB round trip; started on first use, only on stores with async_io.
   int async_threads = 2;
+  // The deadline of each Acquire, Available, TimeUntilAvailable and lease
+  // Commit/Rollback (and their asynchronous forms): every store call,
+  // attempt and back-off within it. Past it Acquire follows on_unavailable
+  // (allow: a no-op lease; block: RateLimiterUnavailable); Available and a
+  // commit throw the store's timeout (a StoreError). The DynamoDB and
+  // SQLite stores honour it (docs/reliability.md). Positive, at most 1 h.
+  std::chrono::milliseconds timeout{500};
+  // The policy when the namespace's on_unavailable cannot be read: after
+  // the per-call option, the stored system value and the last value seen,
+  // before "block". Setting it also lets Open succeed while the store is
+  // unreachable: the limiter then answers every Acquire with this policy
+  // (or the per-call one), and resolves the namespace on a later call (at
+  // most one attempt per second, bounded by `timeout`). Admin calls of such
+  // a limiter throw StoreError until the namespace is resolved.
+  std::optional<OnUnavailable> on_unavailable;
   // Picks shards (a uniformly random one per acquire; the first of the other
   // shards tried when it is drained). Called from any thread, sometimes under
   // the limiter's internal lock: it must be thread-safe and must not call the
@@ -136,7 +156,9 @@ struct RateLimiterOptions {
 class RateLimiter {
  public:
   // Resolves the namespace id. Throws NamespaceNotFoundError,
-  // IncompatibleSchemaError, StoreError, ValidationError.
+  // IncompatibleSchemaError, StoreError, ValidationError. With
+  // options.on_unavailable set, a store that fails or does not answer within
+  // options.timeout is not an error: see RateLimiterOptions::on_unavailable.
   static std::unique_ptr<RateLimiter> Open(std::shared_ptr<Store> store,
                                            RateLimiterOptions options = {});
   ~RateLimiter();
@@ -249,9 +271,20 @@ class RateLimiter {
   Store& store();
 
  private:
+  struct Deferred;  // opened while the store was unreachable
   explicit RateLimiter(std::shared_ptr<RateLimiterImpl> impl);
-  // Shared with asynchronous calls in flight, which keep it alive.
+  explicit RateLimiter(std::shared_ptr<Deferred> deferred);
+  // The open limiter; resolves a deferred one first (throws StoreError while
+  // the store is still unreachable).
+  RateLimiterImpl& impl();
+  // The open limiter, or nullptr while a deferred one cannot resolve (one
+  // attempt at most once per second, bounded by options.timeout).
+  RateLimiterImpl* TryImpl();
+  // Shared with asynchronous calls in flight, which keep it alive. Null
+  // when the limiter was opened deferred: then deferred_ holds it once
+  // resolved.
   std::shared_ptr<RateLimiterImpl> impl_;
+  std::shared_ptr<Deferred> deferred_;
 };
 
 }  // namespace zae

@@ -164,7 +164,7 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Connection>> idle_;
   // Serializes this process's writers so they queue instead of polling
   // SQLite's file lock.
-  std::mutex write_mu_;
+  std::timed_mutex write_mu_;  // waited for until the call's deadline
   // The file "<path>-lock": writers of every process queue on a POSIX
   // record lock of its first byte.
   int lock_fd_ = -1;

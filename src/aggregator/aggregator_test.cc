@@ -42,7 +42,7 @@ class AggregatorTest : public ::testing::Test {
     if (!Endpoint()) ZAE_DYNAMODB_UNAVAILABLE("ZAE_TEST_DYNAMODB_ENDPOINT is not set");
     store_ = std::shared_ptr<Store>(OpenFreshDynamoTable());
     table_ = TableOf(*store_);
-    limiter_ = RateLimiter::Open(store_);
+    limiter_ = RateLimiter::Open(store_, {.timeout = testing::kTestTimeout});
     limiter_->CreateEntity("proj", {});
     limiter_->CreateEntity("key", {.parent_id = "proj", .cascade = true});
     limiter_->CreateEntity("solo", {});

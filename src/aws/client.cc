@@ -1,8 +1,11 @@
 #include "aws/client.h"
 
+#include <algorithm>
 #include <latch>
 #include <random>
 #include <thread>
+
+#include "core/deadline.h"
 
 namespace zae::aws {
 namespace {
@@ -136,7 +139,8 @@ void DynamoClient::Submit(Op op, std::string body, RawCallback done) {
   auto p = std::make_shared<Pending>();
   p->op = op;
   p->body = std::move(body);
-  p->deadline = Clock::now() + config_.call_timeout;
+  // The limiter call's deadline (core/deadline.h) bounds the client's own.
+  p->deadline = std::min(Clock::now() + config_.call_timeout, CurrentDeadline());
   p->done = std::move(done);
   Attempt(std::move(p), Clock::now());
 }

@@ -47,6 +47,8 @@ int Acquire(Context& ctx, const AcquireArgs& a) {
   AcquireOptions options;
   if (!limits.empty()) options.limits = limits;
   if (!a.on_unavailable.empty()) options.on_unavailable = ParseOnUnavailable(a.on_unavailable);
+  // Also when opening: an unreachable store is then answered by the policy.
+  ctx.open_policy = options.on_unavailable;
 
   AcquireResult result = ctx.limiter().Acquire(a.entity_id, a.resource, consume, options);
   Json doc = Json::MakeObject()

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <typeinfo>
@@ -44,6 +46,12 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str()
       ->group(group);
   app.add_flag("-v,--verbose", g.verbose, "Print details of what happens and of errors")
+      ->group(group);
+  app.add_option("--timeout", g.timeout_seconds,
+                 "Seconds an acquire, available or commit may wait for the store, retries "
+                 "included; then --on-unavailable applies")
+      ->check(CLI::Range(0.001, 3600.0))
+      ->capture_default_str()
       ->group(group);
 }
 
@@ -138,6 +146,8 @@ std::unique_ptr<RateLimiter> Context::OpenLimiter(const std::string& namespace_n
   options.create_namespace = create_namespace;
   options.clock = clock;
   options.principal = "cli";
+  options.timeout = std::chrono::milliseconds(std::llround(global.timeout_seconds * 1000));
+  options.on_unavailable = open_policy;
   try {
     return RateLimiter::Open(store(), options);
   } catch (const NamespaceNotFoundError&) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -52,6 +53,7 @@ struct GlobalOptions {
   std::string namespace_name = "default";
   std::string output = "table";
   bool verbose = false;
+  double timeout_seconds = 2;  // --timeout: RateLimiterOptions::timeout
 };
 
 class Context {
@@ -59,6 +61,10 @@ class Context {
   Context(std::ostream& out, std::ostream& err) : out_(out), err_(err) {}
 
   GlobalOptions global;
+  // The policy the limiter applies when the store cannot be reached, from
+  // opening on (RateLimiterOptions::on_unavailable): set by commands that
+  // take --on-unavailable before they first call limiter().
+  std::optional<OnUnavailable> open_policy;
 
   std::ostream& out() { return out_; }
   std::ostream& err() { return err_; }

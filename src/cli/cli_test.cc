@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,7 @@
 #include "zae/dynamodb_store.h"
 #endif
 #include "store/require_backend.h"
+#include "store/tcp_fault_proxy.h"
 
 namespace {
 
@@ -216,6 +218,34 @@ TEST_F(CliTest, BadStores) {
   EXPECT_EQ(r.code, 4) << r.err;
   EXPECT_TRUE(Contains(r.err, ZAE_HAVE_DYNAMODB_STORE ? "Error:" : "DynamoDB store not built yet"))
       << r.err;
+}
+
+// A DynamoDB endpoint that accepts and never answers: acquire with
+// --on-unavailable answers by the policy within --timeout, from opening on.
+TEST_F(CliTest, AcquireOnASilentStoreFollowsThePolicyWithinTheTimeout) {
+  if (!ZAE_HAVE_DYNAMODB_STORE) ZAE_DYNAMODB_UNAVAILABLE("the DynamoDB store is not built");
+  auto hole = zae::testing::TcpFaultProxy::BlackHole();
+  const std::string creds = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test";
+  auto args = [&](std::vector<std::string> tail) {
+    std::vector<std::string> a = {"--name",         "zae-test",  "--region",  "us-east-1",
+                                  "--endpoint-url", hole->url(), "--timeout", "0.3"};
+    a.insert(a.end(), tail.begin(), tail.end());
+    return a;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  Result r =
+      RunRaw(args({"acquire", "k1", "gpt-4", "-c", "rpm=1", "--on-unavailable", "allow"}), creds);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "(store unavailable; allowed by on_unavailable=allow")) << r.out;
+  r = RunRaw(args({"acquire", "k1", "gpt-4", "-c", "rpm=1", "--on-unavailable", "block"}), creds);
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_TRUE(Contains(r.err, "namespace 'default' not resolved")) << r.err;
+  // Two processes, each bounded by 0.3 s plus its start-up (ASan): far
+  // from the client's own 20 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(8));
+  r = RunRaw(args({"--timeout", "0", "acquire", "k1", "gpt-4", "-c", "rpm=1"}), creds);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(Contains(r.err, "--timeout")) << r.err;
 }
 
 TEST_F(CliTest, VerboseAddsDetail) {

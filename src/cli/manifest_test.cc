@@ -60,21 +60,23 @@ TEST(Manifest, Errors) {
   ExpectManifestError("- 1", "must be a mapping");
   ExpectManifestError("namespace: x\ncolour: red", "unknown key 'colour'");
   ExpectManifestError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {burst: 5}",
-              "resources.gpt-4.limits.rpm: 'capacity' is required");
+                      "resources.gpt-4.limits.rpm: 'capacity' is required");
   ExpectManifestError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {capacity: 1.5}",
-              "resources.gpt-4.limits.rpm.capacity: '1.5' is not an integer");
+                      "resources.gpt-4.limits.rpm.capacity: '1.5' is not an integer");
   ExpectManifestError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      rpm: {capacity: 0}",
-              "capacity must be positive");
+                      "capacity must be positive");
   ExpectManifestError("namespace: x\nresources:\n  gpt-4:\n    limits:\n      wcu: {capacity: 5}",
-              "reserved limit name");
-  ExpectManifestError("namespace: x\nresources:\n  _default_:\n    limits:\n      rpm: {capacity: 5}",
-              "resources._default_");
+                      "reserved limit name");
+  ExpectManifestError(
+      "namespace: x\nresources:\n  _default_:\n    limits:\n      rpm: {capacity: 5}",
+      "resources._default_");
   ExpectManifestError(
       "namespace: x\nentities:\n  bad#id:\n    resources:\n      r:\n        limits:\n"
       "          rpm: {capacity: 5}",
       "entities.bad#id");
-  ExpectManifestError("namespace: x\nsystem:\n  on_unavailable: maybe\n  limits:\n    rpm: {capacity: 1}",
-              "must be 'allow' or 'block'");
+  ExpectManifestError(
+      "namespace: x\nsystem:\n  on_unavailable: maybe\n  limits:\n    rpm: {capacity: 1}",
+      "must be 'allow' or 'block'");
   ExpectManifestError("namespace: x\nresources:\n  gpt-4: {}", "at least one limit");
   ExpectManifestError("namespace: _\n", "namespace");
 }

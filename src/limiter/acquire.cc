@@ -48,10 +48,13 @@ void RateLimiterImpl::ValidateAcquire(const std::string& entity_id, const std::s
     }
   }
   if (options.limits) ValidateLimits(*options.limits);
+  if (options.timeout) ValidateTimeout(*options.timeout);
 }
 
 AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::string& resource,
                                        const Amounts& consume, const AcquireOptions& options) {
+  if (options.timeout) ValidateTimeout(*options.timeout);
+  DeadlineScope deadline(options.timeout.value_or(options_.timeout));
   // A warm bucket first: it only admits names and amounts the slow path
   // validated before, so validation runs when it does not apply.
   bool to_slow = false;
@@ -102,7 +105,8 @@ OnUnavailable RateLimiterImpl::ResolveMode(const AcquireOptions& options) {
     // The store is down: fall back to the last value seen.
   }
   const int last = last_mode_.load();
-  return last < 0 ? OnUnavailable::kBlock : static_cast<OnUnavailable>(last);
+  if (last >= 0) return static_cast<OnUnavailable>(last);
+  return options_.on_unavailable.value_or(OnUnavailable::kBlock);
 }
 
 std::optional<AcquireResult> RateLimiterImpl::SlowPath(

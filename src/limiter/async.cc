@@ -18,6 +18,8 @@ struct RateLimiterImpl::AsyncAcquire {
   Amounts consume;
   AcquireOptions options;
   RateLimiter::AcquireCallback done;
+  // From the call's start: continuations on other threads reopen it.
+  DeadlineClock::time_point deadline;
 };
 
 WorkPool& RateLimiterImpl::pool() {
@@ -57,8 +59,17 @@ void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::stri
     Deliver(done, std::move(result), error);
     return;
   }
-  auto op = std::make_shared<AsyncAcquire>(
-      AsyncAcquire{shared_from_this(), entity_id, resource, consume, options, std::move(done)});
+  std::chrono::milliseconds timeout = options_.timeout;
+  try {
+    if (options.timeout) ValidateTimeout(timeout = *options.timeout);
+  } catch (...) {
+    Deliver(done, std::optional<AcquireResult>(), std::current_exception());
+    return;
+  }
+  auto op = std::make_shared<AsyncAcquire>(AsyncAcquire{shared_from_this(), entity_id, resource,
+                                                        consume, options, std::move(done),
+                                                        DeadlineClock::now() + timeout});
+  DeadlineScope deadline(op->deadline);  // the fast path's writes, sent from here
   std::optional<FastAttempt> attempt;
   const int64_t now = clock_.NowMs();
   try {
@@ -112,6 +123,7 @@ void RateLimiterImpl::ContinueBlocking(std::shared_ptr<AsyncAcquire> op,
   pool().Post([op = std::move(op), attempt = std::move(attempt), outcome = std::move(outcome),
                error, finish_fast, now] {
     RateLimiterImpl& self = *op->self;
+    DeadlineScope deadline(op->deadline);
     std::optional<AcquireResult> result;
     std::exception_ptr failure;
     try {
@@ -158,8 +170,11 @@ void RateLimiterImpl::AvailableAsync(const std::string& entity_id, const std::st
     run(entity_id, resource, limits, done);
     return;
   }
-  pool().Post([self = shared_from_this(), run, entity_id, resource, limits,
-               done = std::move(done)] { run(entity_id, resource, limits, done); });
+  pool().Post([self = shared_from_this(), run, entity_id, resource, limits, done = std::move(done),
+               at = DeadlineClock::now() + options_.timeout] {
+    DeadlineScope deadline(at);
+    run(entity_id, resource, limits, done);
+  });
 }
 
 }  // namespace zae

@@ -33,6 +33,7 @@ class AsyncTest : public LimiterTest {
   std::unique_ptr<RateLimiter> OpenOn(std::shared_ptr<Store> faulty) {
     RateLimiterOptions options;
     options.clock = &clock_;
+    options.timeout = testing::kTestTimeout;
     return RateLimiter::Open(std::move(faulty), options);
   }
   // The callback's arguments, checked to arrive exactly once.

@@ -108,7 +108,7 @@ ResourceCapacity RateLimiterImpl::GetResourceCapacity(const std::string& resourc
 ResourceCapacity RateLimiter::GetResourceCapacity(const std::string& resource,
                                                   const std::string& limit_name,
                                                   bool parents_only) {
-  return impl_->GetResourceCapacity(resource, limit_name, parents_only);
+  return impl().GetResourceCapacity(resource, limit_name, parents_only);
 }
 
 }  // namespace zae

@@ -61,6 +61,7 @@ class Capacity : public LimiterTest {
     pages_ = std::make_shared<SmallPages>(store_);
     RateLimiterOptions o;
     o.clock = &clock_;
+    o.timeout = testing::kTestTimeout;
     limiter_ = RateLimiter::Open(pages_, o);
     limiter().SetResourceDefaults("gpt-4", {Limit::PerMinute("rpm", 100)});
   }

@@ -211,7 +211,7 @@ TEST_P(Divergence, OnUnavailableIsNotReadOnTheHappyPath) {
   // It is read when one happens (the config slot is cached here): a fresh
   // process whose first read fails still finds "allow" in the store.
   auto faulty = std::make_shared<FaultyStore>(store_);
-  auto f = RateLimiter::Open(faulty, {.clock = &clock_});
+  auto f = RateLimiter::Open(faulty, {.clock = &clock_, .timeout = testing::kTestTimeout});
   faulty->FailNth(StoreOp::kBatchGet, 1, StoreError("down for one call"));
   AcquireResult r = f->Acquire("k2", "gpt-4", {{"rpm", 1}});
   ASSERT_TRUE(r.allowed());
@@ -223,7 +223,7 @@ TEST_P(Divergence, OnUnavailableIsNotReadOnTheHappyPath) {
 // when it fails, neither exists.
 TEST_P(Divergence, ResourceDefaultsAndRegistryAreOneTransaction) {
   auto faulty = std::make_shared<FaultyStore>(store_);
-  auto f = RateLimiter::Open(faulty, {.clock = &clock_});
+  auto f = RateLimiter::Open(faulty, {.clock = &clock_, .timeout = testing::kTestTimeout});
   faulty->FailNth(StoreOp::kTransact, 1, StoreError("lost"));
   EXPECT_THROW(f->SetResourceDefaults("gpt-4", {Limit::PerMinute("rpm", 1)}), StoreError);
   EXPECT_TRUE(faulty->fired());

@@ -14,7 +14,7 @@ namespace {
 
 double WarmAcquireWcu(bool narrow) {
   std::shared_ptr<Store> store = OpenFreshDynamoTable({.narrow_gsi2 = narrow});
-  auto limiter = RateLimiter::Open(store);
+  auto limiter = RateLimiter::Open(store, {.timeout = testing::kTestTimeout});
   limiter->SetResourceDefaults("res", {Limit::PerMinute("rpm", 100)});
   limiter->Acquire("k", "res", {{"rpm", 1}}).lease().Commit();  // creates the bucket
   store->ResetStats();

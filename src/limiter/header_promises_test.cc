@@ -158,7 +158,8 @@ TEST_P(HeaderPromises, RunningOutOfRfRetriesFollowsOnUnavailable) {
   r0.lease().Commit();
   clock_.Advance(60'000);  // a refill is due: the slow path writes under rf
   auto thief = std::make_shared<AlwaysStealRf>(store_);
-  auto l = RateLimiter::Open(thief, {.clock = &clock_, .speculative_writes = false});
+  auto l = RateLimiter::Open(
+      thief, {.clock = &clock_, .speculative_writes = false, .timeout = testing::kTestTimeout});
   const std::string cause = "bucket k1/gpt-4 is under heavy contention; gave up after 24 attempts";
   try {
     l->Acquire("k1", "gpt-4", {{"rpm", 1}},

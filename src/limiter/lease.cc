@@ -4,6 +4,7 @@
 #include <map>
 #include <tuple>
 
+#include "core/deadline.h"
 #include "limiter/bucket_plan.h"
 #include "limiter/keys.h"
 #include "limiter/rate_limiter_impl.h"
@@ -14,13 +15,14 @@
 namespace zae {
 
 BucketWriter::BucketWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock,
-                           bool inline_usage, Executor executor)
+                           bool inline_usage, Executor executor, std::chrono::milliseconds timeout)
     : executor_(std::move(executor)),
       async_io_(store->capabilities().async_io),
       store_(std::move(store)),
       ns_(std::move(ns)),
       clock_(clock),
-      inline_usage_(inline_usage) {}
+      inline_usage_(inline_usage),
+      timeout_(timeout) {}
 
 void BucketWriter::WriteAsync(std::vector<WriteOp> ops, int64_t events, int64_t now,
                               OutcomeCallback done) {
@@ -410,6 +412,7 @@ std::vector<WriteOp> Lease::DeltaOps(Delta delta) const {
 
 void Lease::Commit() {
   CheckActive();
+  DeadlineScope deadline(writer_->timeout());
   if (!noop_) WriteDeltas([](const Slot& s) { return s.consumed - s.initial; }, 0);
   done_ = true;
 }
@@ -418,6 +421,7 @@ void Lease::Rollback() {
   CheckActive();
   done_ = true;
   if (noop_) return;
+  DeadlineScope deadline(writer_->timeout());
   WriteDeltas([](const Slot& s) { return -s.initial; }, -1);  // the request did not happen
 }
 
@@ -460,6 +464,8 @@ void Lease::FinishAsync(bool commit, DoneCallback done) {
     return;
   }
   const int64_t now = writer->clock().NowMs();
+  // The undo below, sent from the I/O thread, gets a deadline of its own.
+  DeadlineScope deadline(writer->timeout());
   writer->WriteAsync(std::move(ops), commit ? 0 : -1, now,
                      [writer, keep, undo = std::move(undo), done = std::move(done), report, now](
                          BucketWriter::Outcome*, std::exception_ptr error) mutable {
@@ -467,6 +473,7 @@ void Lease::FinishAsync(bool commit, DoneCallback done) {
                          report(done, error);
                          return;
                        }
+                       DeadlineScope undo_deadline(writer->timeout());
                        writer->WriteAsync(std::move(undo), -1, now,
                                           [keep, done = std::move(done), report, error](
                                               BucketWriter::Outcome*, std::exception_ptr) mutable {

@@ -102,6 +102,7 @@ TEST_P(LimiterProcesses, ProcessesNeverOverAdmit) {
         std::shared_ptr<Store> store = OpenStore(url);
         RateLimiterOptions o;
         o.clock = &clock_;
+        o.timeout = testing::kTestTimeout;
         auto lim = RateLimiter::Open(store, o);
         n = Hammer(*lim, "hot", kAttempts);
       } catch (...) {

@@ -25,6 +25,7 @@ class LimiterTest : public ::testing::TestWithParam<StoreFactory> {
 
   std::unique_ptr<RateLimiter> Open(RateLimiterOptions options = {}) {
     options.clock = &clock_;
+    if (options.timeout == RateLimiterOptions{}.timeout) options.timeout = testing::kTestTimeout;
     return RateLimiter::Open(store_, options);
   }
 

@@ -97,8 +97,8 @@ class OnUnavailableBase {
   bool Start(const StoreFactory& f) {
     store_ = std::shared_ptr<Store>(f.open(dir_.path()));
     faulty_ = std::make_shared<FaultyStore>(store_);
-    other_ = RateLimiter::Open(store_, {.clock = &clock_});
-    limiter_ = RateLimiter::Open(faulty_, {.clock = &clock_});
+    other_ = RateLimiter::Open(store_, {.clock = &clock_, .timeout = testing::kTestTimeout});
+    limiter_ = RateLimiter::Open(faulty_, {.clock = &clock_, .timeout = testing::kTestTimeout});
     other_->SetResourceDefaults("gpt-4", kLimits);
     return true;
   }
@@ -335,7 +335,7 @@ using LeaseFailures = LimiterTest;
 
 TEST_P(LeaseFailures, FailedCommitKeepsTheLeaseActiveAndRetryable) {
   auto faulty = std::make_shared<FaultyStore>(store_);
-  auto l = RateLimiter::Open(faulty, {.clock = &clock_});
+  auto l = RateLimiter::Open(faulty, {.clock = &clock_, .timeout = testing::kTestTimeout});
   l->SetResourceDefaults("gpt-4", {Limit::PerMinute("rpm", 10), Limit::PerMinute("tpm", 1000)});
   Lease lease = l->Acquire("k1", "gpt-4", {{"rpm", 1}, {"tpm", 100}}).take_lease();
   lease.Adjust({{"tpm", 50}});
@@ -358,7 +358,7 @@ TEST_P(LeaseFailures, FailedCommitKeepsTheLeaseActiveAndRetryable) {
 
 TEST_P(LeaseFailures, FailedCommitCanBeRolledBack) {
   auto faulty = std::make_shared<FaultyStore>(store_);
-  auto l = RateLimiter::Open(faulty, {.clock = &clock_});
+  auto l = RateLimiter::Open(faulty, {.clock = &clock_, .timeout = testing::kTestTimeout});
   l->SetResourceDefaults("gpt-4", {Limit::PerMinute("tpm", 1000)});
   Lease lease = l->Acquire("k1", "gpt-4", {{"tpm", 100}}).take_lease();
   lease.Adjust({{"tpm", 50}});
@@ -403,7 +403,7 @@ TEST_P(LeaseFailures, LeaseOrThrowCarriesTheDenial) {
 
 TEST_P(LeaseFailures, IsAvailableSaysWhetherTheStoreAnswers) {
   auto faulty = std::make_shared<FaultyStore>(store_);
-  auto l = RateLimiter::Open(faulty, {.clock = &clock_});
+  auto l = RateLimiter::Open(faulty, {.clock = &clock_, .timeout = testing::kTestTimeout});
   EXPECT_TRUE(l->IsAvailable());
   faulty->FailNth(StoreOp::kGet, 1, StoreError("down"), /*down=*/true);
   EXPECT_FALSE(l->IsAvailable());

@@ -1,6 +1,7 @@
 #include "zae/rate_limiter.h"
 
 #include <algorithm>
+#include <mutex>
 
 #include "limiter/keys.h"
 #include "limiter/rate_limiter_impl.h"
@@ -56,7 +57,7 @@ RateLimiterImpl::RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOption
           store_, ns_, clock_,
           options_.usage == UsageTracking::kInline ||
               (options_.usage == UsageTracking::kAuto && !caps_.usage_from_stream),
-          options_.executor)) {}
+          options_.executor, options_.timeout)) {}
 
 std::vector<RateLimiterImpl::BucketView> RateLimiterImpl::ReadViews(
     const std::string& entity_id, const std::string& resource,
@@ -93,6 +94,7 @@ std::vector<RateLimiterImpl::BucketView> RateLimiterImpl::ReadViews(
 
 Amounts RateLimiterImpl::Available(const std::string& entity_id, const std::string& resource,
                                    const std::optional<std::vector<Limit>>& limits) {
+  DeadlineScope deadline(options_.timeout);
   const int64_t now = clock_.NowMs();
   Amounts out;  // the minimum over child and parent
   for (const BucketView& v : ReadViews(entity_id, resource, limits, now)) {
@@ -111,6 +113,7 @@ double RateLimiterImpl::TimeUntilAvailable(const std::string& entity_id,
   for (const auto& [name, amount] : needed) {
     if (amount < 0) throw ValidationError("needed", name, "amounts must not be negative");
   }
+  DeadlineScope deadline(options_.timeout);
   const int64_t now = clock_.NowMs();
   const std::vector<BucketView> views = ReadViews(entity_id, resource, limits, now);
   for (const auto& [name, amount] : needed) {
@@ -137,20 +140,14 @@ double RateLimiterImpl::TimeUntilAvailable(const std::string& entity_id,
 
 // ---- RateLimiter facade ----------------------------------------------------
 
-std::unique_ptr<RateLimiter> RateLimiter::Open(std::shared_ptr<Store> store,
-                                               RateLimiterOptions options) {
-  if (!store) throw ValidationError("store", "", "a store is required");
-  ValidateNamespaceName(options.namespace_name);
-  if (options.config_cache_ttl_seconds < 0) {
-    throw ValidationError("config_cache_ttl_seconds",
-                          std::to_string(options.config_cache_ttl_seconds), "must not be negative");
-  }
-  if (options.async_threads < 1 || options.async_threads > 64) {
-    throw ValidationError("async_threads", std::to_string(options.async_threads), "must be 1..64");
-  }
-  if (!options.principal.empty() && options.principal.rfind("arn:", 0) != 0) {
-    ValidateIdentifier(options.principal, "principal");
-  }
+namespace {
+
+constexpr auto kResolveInterval = std::chrono::seconds(1);
+
+}  // namespace
+
+std::shared_ptr<RateLimiterImpl> RateLimiterImpl::Open(std::shared_ptr<Store> store,
+                                                       RateLimiterOptions options) {
   std::optional<std::string> ns = ResolveNamespace(*store, options.namespace_name);
   if (!ns) {
     if (!options.create_namespace) throw NamespaceNotFoundError(options.namespace_name);
@@ -163,7 +160,115 @@ std::unique_ptr<RateLimiter> RateLimiter::Open(std::shared_ptr<Store> store,
   }
   auto impl = std::make_shared<RateLimiterImpl>(std::move(store), std::move(options), *ns);
   impl->MaybeDeleteExpired(impl->clock_.NowMs());
-  return std::unique_ptr<RateLimiter>(new RateLimiter(std::move(impl)));
+  return impl;
+}
+
+// A limiter opened while its store was unreachable (RateLimiterOptions::
+// on_unavailable): answers with the policy until one attempt to open
+// succeeds. Shared with the tasks of its pool, which may outlive the facade.
+struct RateLimiter::Deferred : std::enable_shared_from_this<Deferred> {
+  Deferred(std::shared_ptr<Store> s, RateLimiterOptions o, std::string error)
+      : store(std::move(s)),
+        options(std::move(o)),
+        writer(std::make_shared<BucketWriter>(
+            store, "", options.clock ? *options.clock : *SystemClock::Default(), false,
+            options.executor)),
+        next_try(DeadlineClock::now() + kResolveInterval),
+        last_error(std::move(error)) {}
+
+  RateLimiterImpl* Get() const { return ready.load(std::memory_order_acquire); }
+
+  // True when an attempt is due and nobody else is making one.
+  bool Due() {
+    std::unique_lock lock(mu, std::try_to_lock);
+    return lock.owns_lock() && !Get() && DeadlineClock::now() >= next_try;
+  }
+
+  // The open limiter, after one attempt if one is due; nullptr while the
+  // store stays unreachable. Other errors (e.g. NamespaceNotFoundError)
+  // propagate: they are answers, not unavailability.
+  RateLimiterImpl* Try() {
+    if (RateLimiterImpl* p = Get()) return p;
+    std::unique_lock lock(mu, std::try_to_lock);
+    if (!lock.owns_lock()) return nullptr;  // someone else is trying
+    if (RateLimiterImpl* p = Get()) return p;
+    const auto now = DeadlineClock::now();
+    if (now < next_try) return nullptr;
+    next_try = now + kResolveInterval;
+    try {
+      DeadlineScope deadline(options.timeout);
+      impl = RateLimiterImpl::Open(store, options);
+    } catch (const StoreError& e) {
+      last_error = e.what();
+      return nullptr;
+    }
+    ready.store(impl.get(), std::memory_order_release);
+    return impl.get();
+  }
+
+  std::string LastError() {
+    std::lock_guard lock(mu);
+    return last_error;
+  }
+
+  // Acquire while unresolved: the per-call policy, else the limiter's.
+  AcquireResult Unreachable(const std::string& entity_id, const std::string& resource,
+                            const AcquireOptions& o) {
+    ValidateIdentifier(entity_id);
+    ValidateResource(resource);
+    if (o.on_unavailable.value_or(*options.on_unavailable) == OnUnavailable::kAllow) {
+      return RateLimiterImpl::NoopLease(writer);
+    }
+    throw RateLimiterUnavailable(
+        "namespace '" + options.namespace_name + "' not resolved: " + LastError(),
+        store->Describe(), entity_id, resource);
+  }
+
+  WorkPool& pool() {
+    std::call_once(pool_once, [this] { pool_ = std::make_unique<WorkPool>(1); });
+    return *pool_;
+  }
+
+  const std::shared_ptr<Store> store;
+  const RateLimiterOptions options;
+  const std::shared_ptr<BucketWriter> writer;  // makes the no-op leases
+  std::atomic<RateLimiterImpl*> ready{nullptr};
+  std::mutex mu;
+  std::shared_ptr<RateLimiterImpl> impl;  // set once, under mu
+  DeadlineClock::time_point next_try;     // under mu
+  std::string last_error;                 // under mu
+  std::once_flag pool_once;
+  std::unique_ptr<WorkPool> pool_;  // resolution for asynchronous callers
+};
+
+std::unique_ptr<RateLimiter> RateLimiter::Open(std::shared_ptr<Store> store,
+                                               RateLimiterOptions options) {
+  if (!store) throw ValidationError("store", "", "a store is required");
+  ValidateNamespaceName(options.namespace_name);
+  if (options.config_cache_ttl_seconds < 0) {
+    throw ValidationError("config_cache_ttl_seconds",
+                          std::to_string(options.config_cache_ttl_seconds), "must not be negative");
+  }
+  if (options.async_threads < 1 || options.async_threads > 64) {
+    throw ValidationError("async_threads", std::to_string(options.async_threads), "must be 1..64");
+  }
+  ValidateTimeout(options.timeout);
+  if (!options.principal.empty() && options.principal.rfind("arn:", 0) != 0) {
+    ValidateIdentifier(options.principal, "principal");
+  }
+  if (!options.on_unavailable) {
+    return std::unique_ptr<RateLimiter>(
+        new RateLimiter(RateLimiterImpl::Open(std::move(store), std::move(options))));
+  }
+  // A policy for an unreachable store: opening is bounded by the deadline
+  // and an unreachable store defers it.
+  try {
+    DeadlineScope deadline(options.timeout);
+    return std::unique_ptr<RateLimiter>(new RateLimiter(RateLimiterImpl::Open(store, options)));
+  } catch (const StoreError& e) {
+    return std::unique_ptr<RateLimiter>(new RateLimiter(
+        std::make_shared<Deferred>(std::move(store), std::move(options), e.what())));
+  }
 }
 
 void RateLimiterImpl::MaybeDeleteExpired(int64_t now_ms) {
@@ -180,15 +285,63 @@ void RateLimiterImpl::MaybeDeleteExpired(int64_t now_ms) {
 }
 
 RateLimiter::RateLimiter(std::shared_ptr<RateLimiterImpl> impl) : impl_(std::move(impl)) {}
+RateLimiter::RateLimiter(std::shared_ptr<Deferred> deferred) : deferred_(std::move(deferred)) {}
 RateLimiter::~RateLimiter() = default;
+
+RateLimiterImpl* RateLimiter::TryImpl() { return impl_ ? impl_.get() : deferred_->Try(); }
+
+RateLimiterImpl& RateLimiter::impl() {
+  if (RateLimiterImpl* p = TryImpl()) return *p;
+  throw StoreError("namespace '" + deferred_->options.namespace_name +
+                       "' not resolved: " + deferred_->LastError(),
+                   /*retryable=*/true);
+}
 
 AcquireResult RateLimiter::Acquire(const std::string& e, const std::string& r, const Amounts& c,
                                    const AcquireOptions& o) {
-  return impl_->Acquire(e, r, c, o);
+  if (RateLimiterImpl* p = TryImpl()) return p->Acquire(e, r, c, o);
+  return deferred_->Unreachable(e, r, o);
 }
+
 void RateLimiter::AcquireAsync(const std::string& e, const std::string& r, const Amounts& c,
                                AcquireCallback done, const AcquireOptions& o) {
-  impl_->AcquireAsync(e, r, c, o, std::move(done));
+  if (impl_) return impl_->AcquireAsync(e, r, c, o, std::move(done));
+  Deferred& d = *deferred_;
+  if (RateLimiterImpl* p = d.Get()) return p->AcquireAsync(e, r, c, o, std::move(done));
+  if (d.store->capabilities().async_io && d.Due()) {
+    // Opening blocks: try it off the caller's thread, then go on there.
+    d.pool().Post([d = deferred_, e, r, c, o, done = std::move(done)]() mutable {
+      std::exception_ptr error;
+      try {
+        if (RateLimiterImpl* p = d->Try()) return p->AcquireAsync(e, r, c, o, std::move(done));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::optional<AcquireResult> result;
+      if (!error) {
+        try {
+          result.emplace(d->Unreachable(e, r, o));
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      auto box = std::make_shared<std::optional<AcquireResult>>(std::move(result));
+      d->writer->Deliver([done, box, error] { done(*box ? &**box : nullptr, error); });
+    });
+    return;
+  }
+  std::optional<AcquireResult> result;
+  std::exception_ptr error;
+  try {
+    if (RateLimiterImpl* p = d.store->capabilities().async_io ? nullptr : d.Try()) {
+      return p->AcquireAsync(e, r, c, o, std::move(done));
+    }
+    result.emplace(d.Unreachable(e, r, o));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  auto box = std::make_shared<std::optional<AcquireResult>>(std::move(result));
+  d.writer->Deliver([done, box, error] { done(*box ? &**box : nullptr, error); });
 }
 
 namespace {
@@ -213,96 +366,117 @@ std::future<T> Promised(Start start) {
 std::future<AcquireResult> RateLimiter::AcquireAsync(const std::string& e, const std::string& r,
                                                      const Amounts& c, const AcquireOptions& o) {
   return Promised<AcquireResult>(
-      [&](AcquireCallback done) { impl_->AcquireAsync(e, r, c, o, std::move(done)); });
+      [&](AcquireCallback done) { AcquireAsync(e, r, c, std::move(done), o); });
 }
 
 void RateLimiter::AvailableAsync(const std::string& e, const std::string& r, AvailableCallback done,
                                  const std::optional<std::vector<Limit>>& l) {
-  impl_->AvailableAsync(e, r, l, std::move(done));
+  RateLimiterImpl* p = nullptr;
+  try {
+    p = &impl();
+  } catch (...) {
+    auto error = std::current_exception();
+    deferred_->writer->Deliver([done = std::move(done), error] { done(nullptr, error); });
+    return;
+  }
+  p->AvailableAsync(e, r, l, std::move(done));
 }
 
 std::future<Amounts> RateLimiter::AvailableAsync(const std::string& e, const std::string& r,
                                                  const std::optional<std::vector<Limit>>& l) {
   return Promised<Amounts>(
-      [&](AvailableCallback done) { impl_->AvailableAsync(e, r, l, std::move(done)); });
+      [&](AvailableCallback done) { AvailableAsync(e, r, std::move(done), l); });
 }
 
 Amounts RateLimiter::Available(const std::string& e, const std::string& r,
                                const std::optional<std::vector<Limit>>& l) {
-  return impl_->Available(e, r, l);
+  return impl().Available(e, r, l);
 }
 double RateLimiter::TimeUntilAvailable(const std::string& e, const std::string& r, const Amounts& n,
                                        const std::optional<std::vector<Limit>>& l) {
-  return impl_->TimeUntilAvailable(e, r, n, l);
+  return impl().TimeUntilAvailable(e, r, n, l);
 }
 bool RateLimiter::IsAvailable() {
   try {
-    impl_->store_->Get(keys::Version(), false);
+    store().Get(keys::Version(), false);
     return true;
   } catch (...) {
     return false;
   }
 }
 Entity RateLimiter::CreateEntity(const std::string& id, const CreateEntityOptions& o) {
-  return impl_->CreateEntity(id, o);
+  return impl().CreateEntity(id, o);
 }
-std::optional<Entity> RateLimiter::GetEntity(const std::string& id) { return impl_->GetEntity(id); }
-int64_t RateLimiter::DeleteEntity(const std::string& id) { return impl_->DeleteEntity(id); }
-std::vector<Entity> RateLimiter::GetChildren(const std::string& p) { return impl_->GetChildren(p); }
+std::optional<Entity> RateLimiter::GetEntity(const std::string& id) { return impl().GetEntity(id); }
+int64_t RateLimiter::DeleteEntity(const std::string& id) { return impl().DeleteEntity(id); }
+std::vector<Entity> RateLimiter::GetChildren(const std::string& p) { return impl().GetChildren(p); }
 void RateLimiter::SetLimits(const std::string& id, const std::vector<Limit>& l,
                             const std::string& r) {
-  impl_->SetLimits(id, l, r);
+  impl().SetLimits(id, l, r);
 }
 std::vector<Limit> RateLimiter::GetLimits(const std::string& id, const std::string& r) {
-  return impl_->GetLimits(id, r);
+  return impl().GetLimits(id, r);
 }
 void RateLimiter::DeleteLimits(const std::string& id, const std::string& r) {
-  impl_->DeleteLimits(id, r);
+  impl().DeleteLimits(id, r);
 }
 Page<std::string> RateLimiter::ListEntitiesWithCustomLimits(const std::string& r, int limit,
                                                             const std::string& cursor) {
-  return impl_->ListEntitiesWithCustomLimits(r, limit, cursor);
+  return impl().ListEntitiesWithCustomLimits(r, limit, cursor);
 }
 std::vector<std::string> RateLimiter::ListResourcesWithEntityConfigs() {
-  return impl_->ListResourcesWithEntityConfigs();
+  return impl().ListResourcesWithEntityConfigs();
 }
 void RateLimiter::SetResourceDefaults(const std::string& r, const std::vector<Limit>& l) {
-  impl_->SetResourceDefaults(r, l);
+  impl().SetResourceDefaults(r, l);
 }
 std::vector<Limit> RateLimiter::GetResourceDefaults(const std::string& r) {
-  return impl_->GetResourceDefaults(r);
+  return impl().GetResourceDefaults(r);
 }
-void RateLimiter::DeleteResourceDefaults(const std::string& r) { impl_->DeleteResourceDefaults(r); }
+void RateLimiter::DeleteResourceDefaults(const std::string& r) { impl().DeleteResourceDefaults(r); }
 std::vector<std::string> RateLimiter::ListResourcesWithDefaults() {
-  return impl_->ListResourcesWithDefaults();
+  return impl().ListResourcesWithDefaults();
 }
 void RateLimiter::SetSystemDefaults(const std::vector<Limit>& l, std::optional<OnUnavailable> m) {
-  impl_->SetSystemDefaults(l, m);
+  impl().SetSystemDefaults(l, m);
 }
-SystemDefaults RateLimiter::GetSystemDefaults() { return impl_->GetSystemDefaults(); }
-void RateLimiter::DeleteSystemDefaults() { impl_->DeleteSystemDefaults(); }
+SystemDefaults RateLimiter::GetSystemDefaults() { return impl().GetSystemDefaults(); }
+void RateLimiter::DeleteSystemDefaults() { impl().DeleteSystemDefaults(); }
 ResolvedLimits RateLimiter::ResolveLimits(const std::string& e, const std::string& r) {
   ValidateIdentifier(e);
   ValidateEntityConfigResource(r);
-  return impl_->cache_.Resolve(e, r);
+  return impl().cache_.Resolve(e, r);
 }
 Page<AuditEvent> RateLimiter::GetAuditEvents(const std::string& e, int limit,
                                              const std::string& cursor) {
-  return impl_->GetAuditEvents(e, limit, cursor);
+  return impl().GetAuditEvents(e, limit, cursor);
 }
 Page<UsageSnapshot> RateLimiter::GetUsageSnapshots(const UsageQuery& q, int limit,
                                                    const std::string& cursor) {
-  return usage::ReadSnapshots(*impl_->store_, impl_->ns_, q, limit, cursor);
+  RateLimiterImpl& i = impl();
+  return usage::ReadSnapshots(*i.store_, i.ns_, q, limit, cursor);
 }
 UsageSummary RateLimiter::GetUsageSummary(const UsageQuery& q) {
-  return usage::Summarize(*impl_->store_, impl_->ns_, q);
+  RateLimiterImpl& i = impl();
+  return usage::Summarize(*i.store_, i.ns_, q);
 }
-int64_t RateLimiter::GetAuditRetentionDays() { return impl_->GetAuditRetentionDays(); }
-void RateLimiter::SetAuditRetentionDays(int64_t days) { impl_->SetAuditRetentionDays(days); }
-CacheStats RateLimiter::GetCacheStats() const { return impl_->cache_.Stats(); }
-void RateLimiter::InvalidateConfigCache() { impl_->cache_.Clear(); }
-const std::string& RateLimiter::namespace_name() const { return impl_->options_.namespace_name; }
-const std::string& RateLimiter::namespace_id() const { return impl_->ns_; }
-Store& RateLimiter::store() { return *impl_->store_; }
+int64_t RateLimiter::GetAuditRetentionDays() { return impl().GetAuditRetentionDays(); }
+void RateLimiter::SetAuditRetentionDays(int64_t days) { impl().SetAuditRetentionDays(days); }
+CacheStats RateLimiter::GetCacheStats() const {
+  const RateLimiterImpl* p = impl_ ? impl_.get() : deferred_->Get();
+  return p ? p->cache_.Stats() : CacheStats{};
+}
+void RateLimiter::InvalidateConfigCache() {
+  if (RateLimiterImpl* p = impl_ ? impl_.get() : deferred_->Get()) p->cache_.Clear();
+}
+const std::string& RateLimiter::namespace_name() const {
+  return impl_ ? impl_->options_.namespace_name : deferred_->options.namespace_name;
+}
+const std::string& RateLimiter::namespace_id() const {
+  static const std::string kUnresolved;
+  const RateLimiterImpl* p = impl_ ? impl_.get() : deferred_->Get();
+  return p ? p->ns_ : kUnresolved;
+}
+Store& RateLimiter::store() { return impl_ ? *impl_->store_ : *deferred_->store; }
 
 }  // namespace zae

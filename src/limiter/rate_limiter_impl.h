@@ -3,6 +3,7 @@
 #define ZAE_LIMITER_RATE_LIMITER_IMPL_H_
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <map>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/deadline.h"
 #include "limiter/codec.h"
 #include "limiter/config_cache.h"
 #include "limiter/work_pool.h"
@@ -22,6 +24,14 @@
 #include "zae/rate_limiter.h"
 
 namespace zae {
+
+// RateLimiterOptions::timeout and AcquireOptions::timeout: (0, 1 h].
+inline void ValidateTimeout(std::chrono::milliseconds timeout) {
+  if (timeout.count() <= 0 || timeout > std::chrono::hours(1)) {
+    throw ValidationError("timeout", std::to_string(timeout.count()) + " ms",
+                          "must be more than 0 and at most one hour");
+  }
+}
 
 namespace detail {
 
@@ -71,7 +81,8 @@ class BucketWriter {
 
   using Executor = std::function<void(std::function<void()>)>;
   BucketWriter(std::shared_ptr<Store> store, std::string ns, const Clock& clock, bool inline_usage,
-               Executor executor = {});
+               Executor executor = {},
+               std::chrono::milliseconds timeout = std::chrono::milliseconds(500));
   // kIndependent: each op on its own (concurrently where the store can);
   // kAtomic: all or nothing. `events` is added to total_events per bucket.
   Outcome Write(std::vector<WriteOp> ops, Mode mode, int64_t events, int64_t now);
@@ -93,6 +104,8 @@ class BucketWriter {
   bool inline_usage() const { return inline_usage_; }
   const Clock& clock() const { return clock_; }
   const std::string& ns() const { return ns_; }
+  // The deadline of a lease's commit or rollback (RateLimiterOptions::timeout).
+  std::chrono::milliseconds timeout() const { return timeout_; }
 
  private:
   Executor executor_;
@@ -101,6 +114,7 @@ class BucketWriter {
   std::string ns_;
   const Clock& clock_;
   bool inline_usage_;
+  std::chrono::milliseconds timeout_;
 };
 
 // One bucket shard the fast path writes, and the limit names it guards.
@@ -123,6 +137,14 @@ struct FastAttempt {
 class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
  public:
   RateLimiterImpl(std::shared_ptr<Store> store, RateLimiterOptions options, std::string ns_id);
+  // Open's work after validating the options: resolves (or registers) the
+  // namespace. Throws what Open documents.
+  static std::shared_ptr<RateLimiterImpl> Open(std::shared_ptr<Store> store,
+                                               RateLimiterOptions options);
+  // A no-op lease (the store is unavailable and the policy is allow).
+  static AcquireResult NoopLease(const std::shared_ptr<BucketWriter>& writer) {
+    return AcquireResult(Lease(writer.get(), writer, true));
+  }
 
   AcquireResult Acquire(const std::string& entity_id, const std::string& resource,
                         const Amounts& consume, const AcquireOptions& options);

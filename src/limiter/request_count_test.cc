@@ -117,8 +117,10 @@ TEST_P(RequestCount, S4RefillNeededReadsOnceAndWritesOnce) {
 
 TEST_P(RequestCount, S6LockLostButTokensLeftIsOneMoreWrite) {
   auto thief = std::make_shared<LockThief>(store_);
-  auto l = RateLimiter::Open(
-      thief, {.clock = &clock_, .speculative_writes = false, .usage = UsageTracking::kOff});
+  auto l = RateLimiter::Open(thief, {.clock = &clock_,
+                                     .speculative_writes = false,
+                                     .usage = UsageTracking::kOff,
+                                     .timeout = testing::kTestTimeout});
   Acquire(*l, "k1", {{"rpm", 1}});
   thief->armed_ = true;
   EXPECT_EQ(Count([&] {

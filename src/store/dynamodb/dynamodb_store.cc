@@ -4,6 +4,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <random>
 #include <set>
 #include <thread>
 #include <utility>
@@ -424,6 +425,18 @@ aws::Request ToRequest(const std::string& table, const WriteOp& op) {
                     op);
 }
 
+// 32 random hex digits (DynamoDB takes 1..36 characters).
+std::string IdempotencyToken() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string t(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t bits = rng();
+    for (int i = 0; i < 16; ++i, bits >>= 4) t[half * 16 + i] = kHex[bits & 15];
+  }
+  return t;
+}
+
 // The outcome of one write: a result, or rethrows a non-condition error.
 WriteResult Interpret(const WriteOp& op, aws::Result& res) {
   WriteResult out;
@@ -757,6 +770,11 @@ TransactResult DynamoDbStore::Transact(const std::vector<WriteOp>& ops) {
         ToTransactItem(options_.table, op, !std::holds_alternative<ConditionCheck>(op)));
   }
   for (int attempt = 0;; ++attempt) {
+    // DynamoDB's idempotency token: the client's own retries (a reset or a
+    // timeout after the request was sent) resend it, and a transaction
+    // already applied is not applied again. A cancelled one was not
+    // applied, so its retry here gets a new token.
+    req.client_request_token = IdempotencyToken();
     bool conflict = false;
     try {
       client_->TransactWriteItems(req);

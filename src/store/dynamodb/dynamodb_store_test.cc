@@ -10,6 +10,7 @@
 
 #include "aws/client.h"
 #include "store/store_test_util.h"
+#include "store/tcp_fault_proxy.h"
 #include "zae/errors.h"
 
 namespace zae {
@@ -28,6 +29,31 @@ class DynamoDbStoreTest : public ::testing::Test {
     if (Endpoint().empty()) ZAE_DYNAMODB_UNAVAILABLE("ZAE_TEST_DYNAMODB_ENDPOINT is not set");
   }
 };
+
+// A transaction applied by DynamoDB whose answer is lost (the connection
+// resets after the server answered) is retried by the client with the same
+// ClientRequestToken: DynamoDB does not apply it again.
+TEST_F(DynamoDbStoreTest, ATransactionWhoseAnswerIsLostIsAppliedOnce) {
+  auto proxy = testing::TcpFaultProxy::For(Endpoint());
+  DynamoDbOptions o = FreshOptions();
+  o.endpoint = proxy->url();
+  DynamoDbStore store(o);
+  store.Provision({});
+  auto add = [](const std::string& sk) {
+    Update u;
+    u.key = {"p", sk};
+    u.add = {{"n", 1}};
+    return WriteOp(u);
+  };
+  proxy->ResetAfterNextResponse();
+  EXPECT_TRUE(store.Transact({add("a"), add("b")}).ok);
+  EXPECT_EQ(proxy->responses_dropped(), 1);
+  for (const char* sk : {"a", "b"}) {
+    auto item = store.Get({"p", sk}, true);
+    ASSERT_TRUE(item);
+    EXPECT_EQ(item->at("n").as_number(), 1) << sk << ": applied twice";
+  }
+}
 
 TEST(DynamoDbStoreOffline, DescribeAndCapabilities) {
   DynamoDbOptions o;

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "core/deadline.h"
 #include "store/apply.h"
 #include "store/bucket_write.h"
 #include "store/sqlite/item_codec.h"
@@ -370,7 +371,7 @@ int OnBusy(void* arg, int count) {
   auto* c = static_cast<SqliteStore::Connection*>(arg);
   const auto now = std::chrono::steady_clock::now();
   if (count == 0) c->busy_since = now;
-  if (now - c->busy_since >= c->busy_timeout()) return 0;
+  if (now - c->busy_since >= c->busy_timeout() || now >= CurrentDeadline()) return 0;
   // 20us doubling to ~1ms, with jitter so waiting processes do not convoy.
   thread_local std::minstd_rand rng(std::random_device{}());
   const int base = 20 << std::min(count, 6);
@@ -914,10 +915,21 @@ namespace {
 class FileLock {
  public:
   explicit FileLock(int fd) : fd_(fd) {
-    while (!Set(F_WRLCK, F_SETLKW)) {
-      if (errno != EINTR) {
-        throw StoreError(std::string("SQLite lock file: ") + std::strerror(errno));
+    const auto deadline = CurrentDeadline();
+    if (deadline == DeadlineClock::time_point::max()) {
+      while (!Set(F_WRLCK, F_SETLKW)) {
+        if (errno != EINTR) Fail();
       }
+      return;
+    }
+    // A limiter call's deadline: poll, since F_SETLKW cannot time out.
+    for (int n = 0; !Set(F_WRLCK, F_SETLK); ++n) {
+      if (errno != EACCES && errno != EAGAIN && errno != EINTR) Fail();
+      if (DeadlineClock::now() >= deadline) {
+        throw StoreError("SQLite: another process held the write lock past the call's deadline",
+                         /*retryable=*/true);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(50 << std::min(n, 5)));
     }
   }
   // Unlocking a range of an open descriptor cannot fail.
@@ -934,7 +946,31 @@ class FileLock {
     range.l_len = 1;
     return fcntl(fd_, cmd, &range) == 0;
   }
+  [[noreturn]] static void Fail() {
+    throw StoreError(std::string("SQLite lock file: ") + std::strerror(errno));
+  }
   int fd_;
+};
+
+// write_mu_, waited for until the calling limiter call's deadline.
+class WriterLock {
+ public:
+  explicit WriterLock(std::timed_mutex& mu) : mu_(mu) {
+    const auto deadline = CurrentDeadline();
+    if (deadline == DeadlineClock::time_point::max()) {
+      mu_.lock();
+    } else if (!mu_.try_lock_until(deadline)) {
+      throw StoreError(
+          "SQLite: the writers of this process held the store past the call's deadline",
+          /*retryable=*/true);
+    }
+  }
+  ~WriterLock() { mu_.unlock(); }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+ private:
+  std::timed_mutex& mu_;
 };
 
 }  // namespace
@@ -965,7 +1001,7 @@ void SqliteStore::Release(std::unique_ptr<Connection> conn) {
 
 template <class F>
 auto SqliteStore::RunWrite(F&& body) {
-  std::lock_guard writer(write_mu_);
+  WriterLock writer(write_mu_);
   FileLock file_lock(lock_fd_);
   for (int attempt = 0;; ++attempt) {
     Lease conn(*this);
