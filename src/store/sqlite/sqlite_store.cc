@@ -915,14 +915,16 @@ namespace {
 class FileLock {
  public:
   explicit FileLock(int fd) : fd_(fd) {
-    const auto deadline = CurrentDeadline();
-    if (deadline == DeadlineClock::time_point::max()) {
+    if (Set(F_WRLCK, F_SETLK)) return;  // free: no wait, no clock read
+    if (errno != EACCES && errno != EAGAIN && errno != EINTR) Fail();
+    if (!HasDeadline()) {
       while (!Set(F_WRLCK, F_SETLKW)) {
         if (errno != EINTR) Fail();
       }
       return;
     }
     // A limiter call's deadline: poll, since F_SETLKW cannot time out.
+    const auto deadline = CurrentDeadline();
     for (int n = 0; !Set(F_WRLCK, F_SETLK); ++n) {
       if (errno != EACCES && errno != EAGAIN && errno != EINTR) Fail();
       if (DeadlineClock::now() >= deadline) {
@@ -956,10 +958,10 @@ class FileLock {
 class WriterLock {
  public:
   explicit WriterLock(std::timed_mutex& mu) : mu_(mu) {
-    const auto deadline = CurrentDeadline();
-    if (deadline == DeadlineClock::time_point::max()) {
+    if (mu_.try_lock()) return;  // free: no clock read
+    if (!HasDeadline()) {
       mu_.lock();
-    } else if (!mu_.try_lock_until(deadline)) {
+    } else if (!mu_.try_lock_until(CurrentDeadline())) {
       throw StoreError(
           "SQLite: the writers of this process held the store past the call's deadline",
           /*retryable=*/true);
