@@ -48,7 +48,6 @@ void RateLimiterImpl::ValidateAcquire(const std::string& entity_id, const std::s
     }
   }
   if (options.limits) ValidateLimits(*options.limits);
-  if (options.timeout) ValidateTimeout(*options.timeout);
 }
 
 AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::string& resource,

@@ -28,21 +28,9 @@ WorkPool& RateLimiterImpl::pool() {
   return *pool_;
 }
 
-template <class T>
-void RateLimiterImpl::Deliver(const std::function<void(T*, std::exception_ptr)>& done,
-                              std::optional<T> value, std::exception_ptr error) const {
-  if (!writer_->has_executor()) {
-    done(value ? &*value : nullptr, error);
-    return;
-  }
-  // std::function needs a copyable callable, and a result can hold a Lease.
-  auto box = std::make_shared<std::optional<T>>(std::move(value));
-  writer_->Deliver([done, box, error] { done(*box ? &**box : nullptr, error); });
-}
-
 void RateLimiterImpl::FinishAsync(const std::shared_ptr<AsyncAcquire>& op,
                                   std::optional<AcquireResult> result, std::exception_ptr error) {
-  Deliver(op->done, std::move(result), error);
+  writer_->DeliverResult(op->done, std::move(result), error);
 }
 
 void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::string& resource,
@@ -56,14 +44,14 @@ void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::stri
     } catch (...) {
       error = std::current_exception();
     }
-    Deliver(done, std::move(result), error);
+    writer_->DeliverResult(done, std::move(result), error);
     return;
   }
   std::chrono::milliseconds timeout = options_.timeout;
   try {
     if (options.timeout) ValidateTimeout(timeout = *options.timeout);
   } catch (...) {
-    Deliver(done, std::optional<AcquireResult>(), std::current_exception());
+    writer_->DeliverResult(done, std::optional<AcquireResult>(), std::current_exception());
     return;
   }
   auto op = std::make_shared<AsyncAcquire>(AsyncAcquire{shared_from_this(), entity_id, resource,
@@ -164,7 +152,7 @@ void RateLimiterImpl::AvailableAsync(const std::string& entity_id, const std::st
     } catch (...) {
       error = std::current_exception();
     }
-    Deliver(cb, std::move(available), error);
+    writer_->DeliverResult(cb, std::move(available), error);
   };
   if (!caps_.async_io) {
     run(entity_id, resource, limits, done);

@@ -206,9 +206,10 @@ struct RateLimiter::Deferred : std::enable_shared_from_this<Deferred> {
     return impl.get();
   }
 
-  std::string LastError() {
+  // Why the limiter cannot answer yet, for RateLimiterUnavailable and StoreError.
+  std::string Unresolved() {
     std::lock_guard lock(mu);
-    return last_error;
+    return "namespace '" + options.namespace_name + "' not resolved: " + last_error;
   }
 
   // Acquire while unresolved: the per-call policy, else the limiter's.
@@ -219,9 +220,24 @@ struct RateLimiter::Deferred : std::enable_shared_from_this<Deferred> {
     if (o.on_unavailable.value_or(*options.on_unavailable) == OnUnavailable::kAllow) {
       return RateLimiterImpl::NoopLease(writer);
     }
-    throw RateLimiterUnavailable(
-        "namespace '" + options.namespace_name + "' not resolved: " + LastError(),
-        store->Describe(), entity_id, resource);
+    throw RateLimiterUnavailable(Unresolved(), store->Describe(), entity_id, resource);
+  }
+
+  // AcquireAsync while unresolved: the open limiter's (after an attempt to
+  // open when `may_open`), else the policy's answer through `done`.
+  void AcquireAsync(const std::string& e, const std::string& r, const Amounts& c,
+                    const AcquireOptions& o, RateLimiter::AcquireCallback done, bool may_open) {
+    std::optional<AcquireResult> result;
+    std::exception_ptr error;
+    try {
+      if (RateLimiterImpl* p = may_open ? Try() : Get()) {
+        return p->AcquireAsync(e, r, c, o, std::move(done));
+      }
+      result.emplace(Unreachable(e, r, o));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    writer->DeliverResult(done, std::move(result), error);
   }
 
   WorkPool& pool() {
@@ -292,9 +308,7 @@ RateLimiterImpl* RateLimiter::TryImpl() { return impl_ ? impl_.get() : deferred_
 
 RateLimiterImpl& RateLimiter::impl() {
   if (RateLimiterImpl* p = TryImpl()) return *p;
-  throw StoreError("namespace '" + deferred_->options.namespace_name +
-                       "' not resolved: " + deferred_->LastError(),
-                   /*retryable=*/true);
+  throw StoreError(deferred_->Unresolved(), /*retryable=*/true);
 }
 
 AcquireResult RateLimiter::Acquire(const std::string& e, const std::string& r, const Amounts& c,
@@ -307,41 +321,16 @@ void RateLimiter::AcquireAsync(const std::string& e, const std::string& r, const
                                AcquireCallback done, const AcquireOptions& o) {
   if (impl_) return impl_->AcquireAsync(e, r, c, o, std::move(done));
   Deferred& d = *deferred_;
-  if (RateLimiterImpl* p = d.Get()) return p->AcquireAsync(e, r, c, o, std::move(done));
-  if (d.store->capabilities().async_io && d.Due()) {
+  // Embedded stores open inline, as their calls complete inline anyway.
+  if (!d.store->capabilities().async_io) return d.AcquireAsync(e, r, c, o, std::move(done), true);
+  if (!d.Get() && d.Due()) {
     // Opening blocks: try it off the caller's thread, then go on there.
     d.pool().Post([d = deferred_, e, r, c, o, done = std::move(done)]() mutable {
-      std::exception_ptr error;
-      try {
-        if (RateLimiterImpl* p = d->Try()) return p->AcquireAsync(e, r, c, o, std::move(done));
-      } catch (...) {
-        error = std::current_exception();
-      }
-      std::optional<AcquireResult> result;
-      if (!error) {
-        try {
-          result.emplace(d->Unreachable(e, r, o));
-        } catch (...) {
-          error = std::current_exception();
-        }
-      }
-      auto box = std::make_shared<std::optional<AcquireResult>>(std::move(result));
-      d->writer->Deliver([done, box, error] { done(*box ? &**box : nullptr, error); });
+      d->AcquireAsync(e, r, c, o, std::move(done), /*may_open=*/true);
     });
     return;
   }
-  std::optional<AcquireResult> result;
-  std::exception_ptr error;
-  try {
-    if (RateLimiterImpl* p = d.store->capabilities().async_io ? nullptr : d.Try()) {
-      return p->AcquireAsync(e, r, c, o, std::move(done));
-    }
-    result.emplace(d.Unreachable(e, r, o));
-  } catch (...) {
-    error = std::current_exception();
-  }
-  auto box = std::make_shared<std::optional<AcquireResult>>(std::move(result));
-  d.writer->Deliver([done, box, error] { done(*box ? &**box : nullptr, error); });
+  d.AcquireAsync(e, r, c, o, std::move(done), /*may_open=*/false);
 }
 
 namespace {
@@ -375,8 +364,7 @@ void RateLimiter::AvailableAsync(const std::string& e, const std::string& r, Ava
   try {
     p = &impl();
   } catch (...) {
-    auto error = std::current_exception();
-    deferred_->writer->Deliver([done = std::move(done), error] { done(nullptr, error); });
+    deferred_->writer->DeliverResult<Amounts>(done, std::nullopt, std::current_exception());
     return;
   }
   p->AvailableAsync(e, r, l, std::move(done));

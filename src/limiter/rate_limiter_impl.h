@@ -97,6 +97,18 @@ class BucketWriter {
   void WriteAsync(std::vector<WriteOp> ops, int64_t events, int64_t now, OutcomeCallback done);
   // Runs a completion: on the limiter's executor when it has one, else now.
   void Deliver(std::function<void()> completion) const;
+  // Hands `value` (or `error`) to `done` the same way.
+  template <class T>
+  void DeliverResult(const std::function<void(T*, std::exception_ptr)>& done,
+                     std::optional<T> value, std::exception_ptr error) const {
+    if (!executor_) {
+      done(value ? &*value : nullptr, error);
+      return;
+    }
+    // std::function needs a copyable callable, and a result can hold a Lease.
+    auto box = std::make_shared<std::optional<T>>(std::move(value));
+    Deliver([done, box, error] { done(*box ? &**box : nullptr, error); });
+  }
   bool has_executor() const { return static_cast<bool>(executor_); }
   // True when a synchronous store call would deadlock this thread.
   bool OnCompletionThread() const { return store_->OnCompletionThread(); }
@@ -295,10 +307,6 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
                          int64_t now, int shard);
   // The pool for the blocking parts of asynchronous calls, started on first use.
   WorkPool& pool();
-  // Hands `value` (or `error`) to `done`: inline, or on the executor.
-  template <class T>
-  void Deliver(const std::function<void(T*, std::exception_ptr)>& done, std::optional<T> value,
-               std::exception_ptr error) const;
   void FinishAsync(const std::shared_ptr<AsyncAcquire>& op, std::optional<AcquireResult> result,
                    std::exception_ptr error);
   void ContinueBlocking(std::shared_ptr<AsyncAcquire> op, std::shared_ptr<FastAttempt> attempt,
