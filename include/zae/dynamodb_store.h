@@ -20,6 +20,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +30,9 @@
 
 namespace zae {
 
+namespace store {
+class WriteLedger;
+}  // namespace store
 namespace aws {
 class DynamoClient;
 }
@@ -102,9 +107,17 @@ class DynamoDbStore final : public Store {
   static std::vector<std::string> ListTables(const DynamoDbOptions& options);
 
  private:
+  // One single-item write, sent once per attempt; an unknown outcome is
+  // resolved by a read (write_outcome.h). `done` runs on an I/O thread.
+  void WriteOneAsync(WriteOp op, std::chrono::steady_clock::time_point deadline,
+                     std::function<void(WriteResult*, std::exception_ptr)> done);
+
   DynamoDbOptions options_;
   std::string region_, endpoint_;  // as resolved, for Describe()
   std::atomic<bool> narrow_gsi2_;
+  // What this process last knew of each item it wrote, to tell whether a
+  // write whose answer was lost was applied (src/store/dynamodb/write_outcome.h).
+  std::unique_ptr<store::WriteLedger> ledger_;
   std::unique_ptr<aws::DynamoClient> client_;
 };
 

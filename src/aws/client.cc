@@ -56,6 +56,7 @@ struct DynamoClient::Pending {
   Op op;
   std::string body;
   int attempt = 0;
+  bool send_once = false;  // IsSendOnceOp
   Clock::time_point deadline;
   RawCallback done;
 };
@@ -139,6 +140,7 @@ void DynamoClient::Submit(Op op, std::string body, RawCallback done) {
   auto p = std::make_shared<Pending>();
   p->op = op;
   p->body = std::move(body);
+  p->send_once = IsSendOnceOp(op);
   // The limiter call's deadline (core/deadline.h) bounds the client's own.
   p->deadline = std::min(Clock::now() + config_.call_timeout, CurrentDeadline());
   p->done = std::move(done);
@@ -173,6 +175,7 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
       "X-Amz-Target",
       std::string(streams ? "DynamoDBStreams_20120810." : "DynamoDB_20120810.") + OpName(p->op));
   req.body = p->body;
+  req.send_once = p->send_once;
   auto wall = std::chrono::system_clock::now() +
               std::chrono::duration_cast<std::chrono::system_clock::duration>(
                   std::max(Clock::duration::zero(), at - Clock::now()));
@@ -200,12 +203,30 @@ void DynamoClient::OnResult(std::shared_ptr<Pending> p, HttpResult&& r) {
   bool retry = !r.cancelled;
   if (!r.transport_ok) {
     std::string what = std::string(OpName(p->op)) + ": " + r.error;
-    error = r.timed_out ? std::make_exception_ptr(Timeout(what))
-                        : std::make_exception_ptr(NetworkError(what));
+    if (p->send_once && r.maybe_sent) {
+      // Resending could apply it twice; the store finds out instead.
+      error = std::make_exception_ptr(OutcomeUnknown(what, 0));
+      retry = false;
+    } else {
+      error = r.timed_out ? std::make_exception_ptr(Timeout(what))
+                          : std::make_exception_ptr(NetworkError(what));
+    }
   } else {
     error = ErrorFromResponse(r.status, r.body, p->op, r.error_type);
     retry = Retryable(error);
     if (IsThrottle(error)) c.throttles.fetch_add(1, std::memory_order_relaxed);
+    if (p->send_once && r.status >= 500) {
+      // A 5xx does not say the write was not applied (an InternalServerError
+      // may come after it was).
+      std::string what;
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        what = e.what();
+      }
+      error = std::make_exception_ptr(OutcomeUnknown(what, static_cast<int>(r.status)));
+      retry = false;
+    }
   }
   if (retry && p->attempt + 1 < config_.max_attempts) {
     auto at = Clock::now() + Backoff(p->attempt);

@@ -239,8 +239,16 @@ void DynamoClient::Async(
            Resp resp;
            try {
              Parse(body, &resp);
-           } catch (...) {
-             done(nullptr, std::current_exception());
+           } catch (const std::exception& e) {
+             // A 200 was applied whatever its body says; unreadable, the
+             // outcome of a send-once write is unknown, not an error.
+             if (IsSendOnceOp(op)) {
+               done(nullptr,
+                    std::make_exception_ptr(OutcomeUnknown(
+                        std::string(OpName(op)) + ": unreadable answer: " + e.what(), 200)));
+             } else {
+               done(nullptr, std::current_exception());
+             }
              return;
            }
            if constexpr (requires { resp.consumed_capacity; }) {

@@ -127,6 +127,17 @@ class Timeout : public Error {
   explicit Timeout(std::string message) : Error("Timeout", std::move(message), 0, true) {}
 };
 
+// A write that may not be sent twice (PutItem, UpdateItem: their ADDs and
+// conditions are not idempotent) failed after it may have reached DynamoDB:
+// the connection was lost or timed out after sending, the answer was a 5xx,
+// or a 200 whose body could not be read. Whether it was applied is unknown;
+// the client did not resend it (the store resolves it, dynamodb_store.cc).
+class OutcomeUnknown : public Error {
+ public:
+  OutcomeUnknown(std::string message, int status)
+      : Error("OutcomeUnknown", std::move(message), status, false) {}
+};
+
 // The response was not what the protocol promises (bad JSON, wrong types), or
 // a 4xx without an error code; status: its HTTP status, 0 for a bad 200 body.
 class InvalidResponse : public Error {

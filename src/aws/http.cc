@@ -40,6 +40,7 @@ struct Job {
   std::string error_type;  // x-amzn-ErrorType
   size_t max_bytes = 0;
   bool too_large = false;
+  int sends = 0;  // times curl was about to send the request
   char errbuf[CURL_ERROR_SIZE] = {};
 
   ~Job() { curl_slist_free_all(header_list); }
@@ -73,6 +74,16 @@ size_t OnHeader(char* ptr, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
+// Called each time curl is about to send the request on a connection; a
+// second time when it resends by itself after a reused connection died
+// without an answer, which a send_once request must not do: the first one
+// may have been applied.
+int OnPrereq(void* user, char*, char*, int, int) {
+  auto* job = static_cast<Job*>(user);
+  ++job->sends;
+  return job->request.send_once && job->sends > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 // Options that are the same for every transfer of a handle: set once when the
 // handle is created, since curl_easy_reset and a full reconfiguration per
 // request showed up in profiles.
@@ -89,6 +100,7 @@ void ConfigureHandle(CURL* easy, const HttpOptions& options) {
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnData);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, OnPrereq);
 }
 
 // Everything that differs per request; a reused handle keeps the rest.
@@ -99,6 +111,7 @@ void ConfigureTransfer(CURL* easy, Job& job, const HttpOptions& options) {
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, &job);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job.errbuf);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &job);
+  curl_easy_setopt(easy, CURLOPT_PREREQDATA, &job);
   job.max_bytes = options.max_response_bytes;
 
   const HttpRequest& r = job.request;
@@ -129,7 +142,10 @@ HttpResult Finish(CURL* easy, Job& job, CURLcode code) {
     result.error_type = std::move(job.error_type);
   } else {
     result.timed_out = code == CURLE_OPERATION_TIMEDOUT;
-    result.error = job.too_large   ? "response too large"
+    result.maybe_sent = job.sends > 0;
+    result.error = job.too_large ? "response too large"
+                   : code == CURLE_ABORTED_BY_CALLBACK
+                       ? "connection lost after the request was sent (not resent)"
                    : job.errbuf[0] ? job.errbuf
                                    : curl_easy_strerror(code);
   }
@@ -226,6 +242,7 @@ class HttpClient::Worker {
     // The idle handle must not point into the job about to be freed.
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, nullptr);
     idle_.push_back(easy);
     job->done(std::move(result));
   }

@@ -37,7 +37,11 @@ struct HttpResult {
   bool transport_ok = false;  // a complete HTTP response was received
   bool timed_out = false;
   bool cancelled = false;  // the client shut down; do not retry
-  std::string error;       // curl's description when !transport_ok
+  // When !transport_ok: the request may have reached the server (it was
+  // being sent or answered when the transfer failed); false when it failed
+  // before a request was sent (connecting, resolving, TLS).
+  bool maybe_sent = false;
+  std::string error;  // curl's description when !transport_ok
   long status = 0;
   std::string body;
   // The x-amzn-ErrorType response header (at most 256 bytes), the only header

@@ -400,6 +400,8 @@ const char* OpName(Op op) {
 
 bool IsStreamsOp(Op op) { return op >= Op::kListStreams; }
 
+bool IsSendOnceOp(Op op) { return op == Op::kPutItem || op == Op::kUpdateItem; }
+
 bool IsReadOp(Op op) {
   switch (op) {
     case Op::kGetItem:

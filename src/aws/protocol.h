@@ -43,6 +43,10 @@ inline constexpr int kOpCount = static_cast<int>(Op::kGetRecords) + 1;
 const char* OpName(Op op);  // "GetItem"
 bool IsStreamsOp(Op op);    // X-Amz-Target prefix DynamoDBStreams_20120810
 bool IsReadOp(Op op);       // capacity without a read/write split counts as read
+// PutItem and UpdateItem: sent at most once per call (aws::OutcomeUnknown).
+// Everything else may be resent: reads, deletes, admin calls, and
+// TransactWriteItems, whose ClientRequestToken makes a resend a no-op.
+bool IsSendOnceOp(Op op);
 
 template <class Request>
 struct OpTraits;

@@ -32,6 +32,11 @@ struct HttpRequest {
   std::string query;       // without '?', as sent
   std::vector<std::pair<std::string, std::string>> headers;  // in send order
   std::string body;
+  // Not signed. True for a request that must reach the server at most once
+  // per Send (a non-idempotent write): libcurl then never sends it again on
+  // its own (it does after a reused connection dies with no answer), and
+  // the result tells whether it may have been sent.
+  bool send_once = false;
 };
 
 struct SigningOptions {

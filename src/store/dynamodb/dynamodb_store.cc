@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <latch>
 #include <limits>
 #include <map>
 #include <random>
@@ -11,7 +12,9 @@
 
 #include "aws/client.h"
 #include "aws/errors.h"
+#include "core/deadline.h"
 #include "store/apply.h"
+#include "store/dynamodb/write_outcome.h"
 #include "zae/bucket.h"
 #include "zae/errors.h"
 
@@ -504,6 +507,7 @@ DynamoDbStore::DynamoDbStore(DynamoDbOptions options)
                              options_.secret_access_key, options_.session_token);
   config.request_timeout = options_.request_timeout;
   config.call_timeout = options_.call_timeout;
+  ledger_ = std::make_unique<store::WriteLedger>();
   client_ = std::make_unique<aws::DynamoClient>(std::move(config));
   region_ = client_->config().region;
   endpoint_ = options_.endpoint.empty() ? "" : client_->config().endpoint;
@@ -689,64 +693,212 @@ std::vector<std::optional<Item>> DynamoDbStore::BatchGet(const std::vector<ItemK
   return out;
 }
 
-WriteResult DynamoDbStore::Write(const WriteOp& op) {
-  std::vector<aws::Request> reqs;
-  reqs.push_back(ToRequest(options_.table, op));
-  auto results = client_->ExecuteAll(std::move(reqs));
-  return Interpret(op, results[0]);
-}
-
 namespace {
 
-// WriteEach's results: every op interpreted, the first error kept (set in
-// *first) so that all writes are accounted for before it is reported.
-std::vector<WriteResult> InterpretEach(const std::vector<WriteOp>& ops,
-                                       std::vector<aws::Result>& results,
-                                       std::exception_ptr* first) {
-  std::vector<WriteResult> out(ops.size());
-  for (size_t i = 0; i < ops.size(); ++i) {
-    try {
-      out[i] = Interpret(ops[i], results[i]);
-    } catch (...) {
-      if (!*first) *first = std::current_exception();
-    }
+bool IsOutcomeUnknown(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const aws::OutcomeUnknown&) {
+    return true;
+  } catch (...) {
+    return false;
   }
-  return out;
+}
+
+// Reads of the item and resends per write whose answer was lost: each
+// resolves the previous attempt, and all run within the call's deadline.
+constexpr int kMaxResolutions = 3;
+
+using WriteDone = std::function<void(WriteResult*, std::exception_ptr)>;
+
+// One single-item write on its way: sent once per attempt, its unknown
+// outcomes resolved by a read (write_outcome.h). Holds no store: the store
+// outlives the writes it sends, as its client does.
+struct WriteJob {
+  aws::DynamoClient* client;
+  store::WriteLedger* ledger;
+  const std::string* table;
+  WriteOp op;
+  store::SentWrite sent;
+  DeadlineClock::time_point deadline;
+  int resolutions = 0;
+  std::exception_ptr cause;  // the last OutcomeUnknown
+  WriteDone done;
+};
+
+void SendJob(std::shared_ptr<WriteJob> job);
+
+// The item `res` says the write left, for the ledger (nullptr: not known).
+const Item* ItemAfter(const WriteJob& job, const aws::Result& res, const WriteResult& out,
+                      Item* scratch) {
+  if (out.status != WriteStatus::kOk) return nullptr;
+  if (const auto* p = std::get_if<Put>(&job.op)) return &p->item;
+  if (!std::holds_alternative<zae::Update>(job.op)) return nullptr;
+  if (out.item) return &*out.item;
+  const auto* r = std::get_if<aws::UpdateItemResponse>(&res.response);
+  if (!r || !r->attributes) return nullptr;
+  *scratch = FromAwsItem(*r->attributes);
+  return scratch;
+}
+
+void Finish(WriteJob& job, const Item* after, WriteResult* out, std::exception_ptr error) {
+  job.ledger->End(job.sent, after);
+  job.done(out, std::move(error));
+}
+
+void ResolveJob(std::shared_ptr<WriteJob> job) {
+  DeadlineScope scope(job->deadline);
+  aws::GetItemRequest get;
+  get.table_name = *job->table;
+  get.key = KeyItem(store::KeyOfOp(job->op));
+  get.consistent_read = true;
+  job->client->Async(std::move(get), [job](aws::GetItemResponse* r, std::exception_ptr e) {
+    if (e) {  // the store cannot say: the write stays unknown
+      Finish(*job, nullptr, nullptr, job->cause);
+      return;
+    }
+    std::optional<Item> now = FromAwsItem(r->item);
+    switch (store::Judge(job->op, job->sent, now ? &*now : nullptr)) {
+      case store::WriteVerdict::kApplied: {
+        WriteResult out;
+        if (const auto* u = std::get_if<zae::Update>(&job->op); u && u->return_new) out.item = now;
+        Finish(*job, now ? &*now : nullptr, &out, nullptr);
+        return;
+      }
+      case store::WriteVerdict::kNotApplied:
+        SendJob(std::move(job));
+        return;
+      case store::WriteVerdict::kUnknown: {
+        std::string what;
+        try {
+          std::rethrow_exception(job->cause);
+        } catch (const std::exception& x) {
+          what = x.what();
+        }
+        Finish(*job, nullptr, nullptr,
+               std::make_exception_ptr(aws::OutcomeUnknown(
+                   what + "; another write changed the item since, so whether this one was "
+                          "applied cannot be told and it was not resent",
+                   0)));
+        return;
+      }
+    }
+  });
+}
+
+void SendJob(std::shared_ptr<WriteJob> job) {
+  DeadlineScope scope(job->deadline);
+  std::vector<aws::Request> reqs;
+  try {
+    reqs.push_back(ToRequest(*job->table, job->op));
+  } catch (...) {
+    Finish(*job, nullptr, nullptr, std::current_exception());
+    return;
+  }
+  // The item an update leaves is what resolving the next write of it needs
+  // (ReturnValues costs no capacity).
+  if (auto* u = std::get_if<aws::UpdateItemRequest>(&reqs[0])) u->return_values = "ALL_NEW";
+  job->client->ExecuteAllAsync(std::move(reqs), [job](std::vector<aws::Result>&& results) {
+    aws::Result& res = results[0];
+    if (res.error && IsOutcomeUnknown(res.error) && job->resolutions < kMaxResolutions) {
+      ++job->resolutions;
+      job->cause = res.error;
+      ResolveJob(job);
+      return;
+    }
+    WriteResult out;
+    try {
+      out = Interpret(job->op, res);
+    } catch (...) {
+      Finish(*job, nullptr, nullptr, std::current_exception());
+      return;
+    }
+    Item scratch;
+    Finish(*job, ItemAfter(*job, res, out, &scratch), &out, nullptr);
+  });
 }
 
 }  // namespace
 
+void DynamoDbStore::WriteOneAsync(WriteOp op, DeadlineClock::time_point deadline,
+                                  std::function<void(WriteResult*, std::exception_ptr)> done) {
+  auto job = std::make_shared<WriteJob>();
+  job->client = client_.get();
+  job->ledger = ledger_.get();
+  job->table = &options_.table;
+  job->sent = ledger_->Begin(op);
+  job->op = std::move(op);
+  job->deadline = deadline;
+  job->done = std::move(done);
+  SendJob(std::move(job));
+}
+
+WriteResult DynamoDbStore::Write(const WriteOp& op) {
+  std::vector<WriteResult> out = WriteEach({op});
+  return std::move(out[0]);
+}
+
 std::vector<WriteResult> DynamoDbStore::WriteEach(const std::vector<WriteOp>& ops) {
-  std::vector<aws::Request> reqs;
-  reqs.reserve(ops.size());
-  for (const auto& op : ops) reqs.push_back(ToRequest(options_.table, op));
-  auto results = client_->ExecuteAll(std::move(reqs));
-  std::exception_ptr first;
-  std::vector<WriteResult> out = InterpretEach(ops, results, &first);
-  if (first) std::rethrow_exception(first);
+  if (aws::OnIoThread()) {
+    throw StoreError("DynamoDB write: a blocking call on an I/O thread would deadlock", false);
+  }
+  std::vector<WriteResult> out(ops.size());
+  std::vector<std::exception_ptr> errors(ops.size());
+  std::latch left(static_cast<std::ptrdiff_t>(ops.size()));
+  const auto deadline = CurrentDeadline();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    WriteOneAsync(ops[i], deadline, [&, i](WriteResult* r, std::exception_ptr e) {
+      if (e) {
+        errors[i] = std::move(e);
+      } else {
+        out[i] = std::move(*r);
+      }
+      left.count_down();
+    });
+  }
+  left.wait();
+  // Every write is accounted for before the first error is reported.
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
   return out;
 }
 
 void DynamoDbStore::WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback done) {
-  std::vector<aws::Request> reqs;
-  reqs.reserve(ops.size());
-  try {
-    for (const auto& op : ops) reqs.push_back(ToRequest(options_.table, op));
-  } catch (...) {
-    done(nullptr, std::current_exception());
+  if (ops.empty()) {
+    std::vector<WriteResult> none;
+    done(&none, nullptr);
     return;
   }
-  // `ops` moves into the completion: Interpret reads each op's kind.
-  client_->ExecuteAllAsync(std::move(reqs), [ops = std::move(ops), done = std::move(done)](
-                                                std::vector<aws::Result>&& results) {
-    std::exception_ptr first;
-    std::vector<WriteResult> out = InterpretEach(ops, results, &first);
-    if (first) {
-      done(nullptr, first);
-    } else {
-      done(&out, nullptr);
-    }
-  });
+  struct Join {
+    std::vector<WriteResult> out;
+    std::vector<std::exception_ptr> errors;
+    std::atomic<size_t> left;
+    WriteEachCallback done;
+  };
+  auto join = std::make_shared<Join>();
+  join->out.resize(ops.size());
+  join->errors.resize(ops.size());
+  join->left = ops.size();
+  join->done = std::move(done);
+  const auto deadline = CurrentDeadline();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    WriteOneAsync(std::move(ops[i]), deadline, [join, i](WriteResult* r, std::exception_ptr e) {
+      if (e) {
+        join->errors[i] = std::move(e);
+      } else {
+        join->out[i] = std::move(*r);
+      }
+      if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+      for (auto& err : join->errors) {
+        if (err) {
+          join->done(nullptr, err);
+          return;
+        }
+      }
+      join->done(&join->out, nullptr);
+    });
+  }
 }
 
 bool DynamoDbStore::OnCompletionThread() const { return aws::OnIoThread(); }
@@ -776,6 +928,8 @@ TransactResult DynamoDbStore::Transact(const std::vector<WriteOp>& ops) {
     // applied, so its retry here gets a new token.
     req.client_request_token = IdempotencyToken();
     bool conflict = false;
+    // What this process knew of these items is stale once it may apply.
+    for (const auto& op : ops) ledger_->Invalidate(store::KeyOfOp(op));
     try {
       client_->TransactWriteItems(req);
       return out;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <future>
 #include <random>
 #include <string>
 
@@ -53,6 +54,92 @@ TEST_F(DynamoDbStoreTest, ATransactionWhoseAnswerIsLostIsAppliedOnce) {
     ASSERT_TRUE(item);
     EXPECT_EQ(item->at("n").as_number(), 1) << sk << ": applied twice";
   }
+}
+
+// An UpdateItem ADD applied by DynamoDB whose answer is lost is not resent
+// blindly (the client, and libcurl on a reused connection, would apply it
+// twice): the store reads the item and finds its own write in it.
+TEST_F(DynamoDbStoreTest, AnAddWhoseAnswerIsLostIsAppliedOnce) {
+  auto proxy = testing::TcpFaultProxy::For(Endpoint());
+  DynamoDbOptions o = FreshOptions();
+  o.endpoint = proxy->url();
+  DynamoDbStore store(o);
+  store.Provision({});
+  Update u;
+  u.key = {"p", "bucket"};
+  u.add = {{"n", 1}, {"m", -1}};
+  u.return_new = true;
+  ASSERT_TRUE(store.Write(u).ok());  // this process now knows the item
+  for (int round = 0; round < 3; ++round) {
+    proxy->ResetAfterNextResponse();
+    WriteResult r = store.Write(u);
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(r.item) << "the read answers as ALL_NEW";
+    EXPECT_EQ(r.item->at("n").as_number(), round + 2);
+  }
+  EXPECT_EQ(proxy->responses_dropped(), 3);
+  auto item = store.Get(u.key, true);
+  ASSERT_TRUE(item);
+  EXPECT_EQ(item->at("n").as_number(), 4) << "a lost answer's write applied twice";
+  EXPECT_EQ(item->at("m").as_number(), -4);
+
+  // The same through the asynchronous form.
+  proxy->ResetAfterNextResponse();
+  std::promise<int64_t> got;
+  store.WriteEachAsync({u}, [&](std::vector<WriteResult>* r, std::exception_ptr e) {
+    if (e || !r || !(*r)[0].item) {
+      got.set_value(-1);
+    } else {
+      got.set_value((*r)[0].item->at("n").as_number());
+    }
+  });
+  EXPECT_EQ(got.get_future().get(), 5);
+  EXPECT_EQ(store.Get(u.key, true)->at("n").as_number(), 5);
+}
+
+// A write this process cannot judge (another writer changed the item
+// between its last write and the lost answer) fails, and is not resent.
+TEST_F(DynamoDbStoreTest, AnAddWhoseAnswerIsLostAfterAnotherWriterFailsUnresent) {
+  auto proxy = testing::TcpFaultProxy::For(Endpoint());
+  DynamoDbOptions o = FreshOptions();
+  o.endpoint = proxy->url();
+  DynamoDbStore store(o);
+  store.Provision({});
+  DynamoDbOptions direct = FreshOptions();
+  direct.table = o.table;
+  direct.delete_table_on_destroy = false;
+  DynamoDbStore other(direct);
+  Update u;
+  u.key = {"p", "bucket"};
+  u.add = {{"n", 1}};
+  ASSERT_TRUE(store.Write(u).ok());
+  ASSERT_TRUE(other.Write(u).ok());  // unknown to `store`
+  proxy->ResetAfterNextResponse();
+  try {
+    store.Write(u);
+    ADD_FAILURE() << "an unjudgeable write succeeded";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("not resent"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(store.Get(u.key, true)->at("n").as_number(), 3) << "applied once, never twice";
+}
+
+// A create whose answer is lost: the item is there with its own attributes.
+TEST_F(DynamoDbStoreTest, ACreateWhoseAnswerIsLostIsNotRefusedAsAConflict) {
+  auto proxy = testing::TcpFaultProxy::For(Endpoint());
+  DynamoDbOptions o = FreshOptions();
+  o.endpoint = proxy->url();
+  DynamoDbStore store(o);
+  store.Provision({});
+  Put p;
+  p.item = {{"PK", Value("p")},
+            {"SK", Value("new")},
+            {"rf", Value(int64_t{123})},
+            {"b_rpm_tc", Value(int64_t{1000})}};
+  p.condition.NotExists("PK");
+  proxy->ResetAfterNextResponse();
+  EXPECT_TRUE(store.Write(p).ok()) << "a resend would have failed its condition";
+  EXPECT_EQ(proxy->responses_dropped(), 1);
 }
 
 TEST(DynamoDbStoreOffline, DescribeAndCapabilities) {
