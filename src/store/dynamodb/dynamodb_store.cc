@@ -731,7 +731,8 @@ void SendJob(std::shared_ptr<WriteJob> job);
 // The item `res` says the write left, for the ledger (nullptr: not known).
 const Item* ItemAfter(const WriteJob& job, const aws::Result& res, const WriteResult& out,
                       Item* scratch) {
-  if (out.status != WriteStatus::kOk) return nullptr;
+  // A refused write changed nothing: its ALL_OLD is the item as it stands.
+  if (out.status != WriteStatus::kOk) return out.item ? &*out.item : nullptr;
   if (const auto* p = std::get_if<Put>(&job.op)) return &p->item;
   if (!std::holds_alternative<zae::Update>(job.op)) return nullptr;
   if (out.item) return &*out.item;
