@@ -206,6 +206,10 @@ class TcpFaultProxy {
   // Requests seen (each one asked the plan), and those given each kind.
   int requests() const { return requests_.load(); }
   int count(Fault::Kind kind) const { return counts_[static_cast<size_t>(kind)].load(); }
+  // Requests forwarded whose client closed before the server answered (an
+  // attempt cut by its timeout after it was sent: its outcome is unknown to
+  // the client).
+  int abandoned() const { return abandoned_.load(); }
 
  private:
   using Steady = std::chrono::steady_clock;
@@ -325,7 +329,11 @@ class TcpFaultProxy {
   bool FromClient(Link& l) {
     char buf[16384];
     const ssize_t n = ::recv(l.client, buf, sizeof buf, 0);
-    if (n <= 0) return false;
+    if (n <= 0) {
+      // The client gave up on a request the server has (it may be applied).
+      if (l.state == State::kForwarding) abandoned_.fetch_add(1);
+      return false;
+    }
     if (mode_ == Mode::kHang) return true;  // read and dropped
     if (l.state == State::kSilent || l.state == State::kDraining) return true;
     if (l.state == State::kIdle) {  // a new request
@@ -437,6 +445,7 @@ class TcpFaultProxy {
   std::atomic<bool> reset_next_response_{false};
   std::atomic<int> dropped_{0};
   std::atomic<int> requests_{0};
+  std::atomic<int> abandoned_{0};
   std::array<std::atomic<int>, Fault::kKinds> counts_{};
   std::mutex plan_mu_;
   Plan plan_;                // guarded by plan_mu_
