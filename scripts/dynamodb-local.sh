@@ -3,6 +3,9 @@
 #   dynamodb-local.sh install          fetch the emulator once into $ZAE_CACHE_DIR
 #   dynamodb-local.sh start STATEDIR   start on a free port; writes STATEDIR/{pid,port}
 #   dynamodb-local.sh stop STATEDIR    stop exactly the process started above
+# ZAE_DYNAMODB_PORT=N: that port instead of a free one. ZAE_DYNAMODB_DBPATH=DIR:
+# tables kept in DIR (-dbPath DIR -sharedDb) instead of in memory, so a
+# restart on the same port and DIR finds the data again.
 # The emulator ships in the npm package amplify-dynamodb-simulator (emulator/).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,11 +34,16 @@ start() {
   install
   mkdir -p "$state"
   local port; port=${ZAE_DYNAMODB_PORT:-$(free_port)}
+  local storage=(-inMemory)
+  if [[ -n ${ZAE_DYNAMODB_DBPATH:-} ]]; then
+    mkdir -p "$ZAE_DYNAMODB_DBPATH"
+    storage=(-dbPath "$(cd "$ZAE_DYNAMODB_DBPATH" && pwd)" -sharedDb)
+  fi
   # No telemetry: -disableTelemetry stops the sending, DDB_LOCAL_TELEMETRY=0
   # also stops it writing dynamodb-local-metadata.json (into its working
   # directory, which is the state directory in case a version ignores both).
   (cd "$state" && DDB_LOCAL_TELEMETRY=0 exec java -Djava.library.path="$dir/emulator/DynamoDBLocal_lib" \
-    -jar "$dir/emulator/DynamoDBLocal.jar" -inMemory -disableTelemetry -port "$port" >"$state/log" 2>&1) &
+    -jar "$dir/emulator/DynamoDBLocal.jar" "${storage[@]}" -disableTelemetry -port "$port" >"$state/log" 2>&1) &
   echo $! >"$state/pid"
   echo "$port" >"$state/port"
   for _ in $(seq 1 150); do
