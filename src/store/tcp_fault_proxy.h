@@ -39,12 +39,17 @@
 //                       by the canned one (an error after the write applied:
 //                       ambiguous to the client).
 // Canned answers of DynamoDB's failures: Http500, Http503Html, Throttling,
-// ProvisionedThroughputExceeded, MalformedJson200, NonJson200.
+// ProvisionedThroughputExceeded, MalformedJson200, NonJson200 (before
+// forwarding), Http500AfterForward (after). Counters: requests(), count(kind)
+// and abandoned() (forwarded, the client left before the answer: a timeout
+// after the server may have applied it).
 //
 // Bounded in time: every poll waits at most 20 ms, so the destructor
-// returns promptly and closes every socket it opened; loopback only.
-// Thread safety: set_mode, set_plan and the counters from any thread; the
-// plan runs on the proxy's one thread of its own.
+// returns promptly and closes every socket it opened; a connection that got
+// a canned answer is drained for at most 2 s. Loopback only.
+// Thread safety: set_mode, set_plan and the counters from any thread. The
+// plan runs on the proxy's one thread of its own, under the lock set_plan
+// takes: it must not call set_plan.
 #ifndef ZAE_STORE_TCP_FAULT_PROXY_H_
 #define ZAE_STORE_TCP_FAULT_PROXY_H_
 
