@@ -10,9 +10,12 @@
 // booked from the table's stream.
 //
 // Faults after the server applied a write (ResetAfterAnswer,
-// Http500AfterForward) make the client resend a single-item write, which
-// DynamoDB applies twice: those cases fail until single-item writes are
-// exactly once (docs/reliability.md, "What is counted").
+// Http500AfterForward) are the ones a blind resend counts twice: they check
+// that single-item writes are applied once (send-once writes resolved by a
+// read, docs/reliability.md, "What is counted"). A call cut by its deadline
+// after its request was forwarded is reported unavailable although it may
+// be applied; the proxy counts those (abandoned), and the failure messages
+// say how many there were.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -212,6 +215,7 @@ class FaultInjection : public ::testing::TestWithParam<FiParam> {
       } catch (const StoreError& e) {
         EXPECT_LT(FiSince(t0), kFiDeadline + kFiSlack) << "commit";
         ++failed_commits_;
+        commit_errors_ += std::string("\n  commit failed: ") + e.what();
       }
     }
     ADD_FAILURE() << "commit failed " << kFiCommitAttempts << " times";
@@ -270,7 +274,8 @@ class FaultInjection : public ::testing::TestWithParam<FiParam> {
     std::cout << GetParam().fault.name << ": requests " << proxy_->requests() << ", faulted "
               << proxy_->count(GetParam().fault.kind) << ", abandoned " << proxy_->abandoned()
               << ", policy outcomes " << policy_outcomes_ << ", failed commits " << failed_commits_
-              << ", admitted rpm " << admitted_rpm_ << " tpm " << admitted_tpm_ << std::endl;
+              << ", admitted rpm " << admitted_rpm_ << " tpm " << admitted_tpm_ << commit_errors_
+              << std::endl;
     // The plan did fault requests: a test that injects nothing proves nothing.
     EXPECT_GT(proxy_->count(GetParam().fault.kind), 0);
     const ProxyFault& f = GetParam().fault;
@@ -306,6 +311,7 @@ class FaultInjection : public ::testing::TestWithParam<FiParam> {
   int64_t admitted_tpm_ = 0;
   int policy_outcomes_ = 0;
   int failed_commits_ = 0;
+  std::string commit_errors_;  // printed: what a retried commit had failed with
 };
 
 TEST_P(FaultInjection, EveryCallWithinItsDeadlineFollowsThePolicyAndIsCountedOnce) {
