@@ -67,12 +67,19 @@ class InfrastructureError : public Error {
 // retryable() says whether repeating the same call may succeed.
 class StoreError : public InfrastructureError {
  public:
-  StoreError(std::string message, bool retryable = false)
-      : InfrastructureError(std::move(message)), retryable_(retryable) {}
+  StoreError(std::string message, bool retryable = false, bool outcome_unknown = false)
+      : InfrastructureError(std::move(message)),
+        retryable_(retryable),
+        outcome_unknown_(outcome_unknown) {}
   bool retryable() const { return retryable_; }
+  // A write that may or may not have been applied: its answer was lost and
+  // the store could not tell (docs/reliability.md, "What is counted"). It
+  // was not resent, and must not be: sending it again could apply it twice.
+  bool outcome_unknown() const { return outcome_unknown_; }
 
  private:
   bool retryable_;
+  bool outcome_unknown_;
 };
 
 // Acquire could not reach the store and the on_unavailable policy is "block".

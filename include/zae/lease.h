@@ -12,9 +12,11 @@
 // remembers the shard it consumed from.
 //
 // Errors: Consume returns a Denial instead of throwing when a limit would be
-// exceeded. Commit throws StoreError if the write fails (the lease is then
-// still active and may be retried or rolled back); a failing rollback from
-// the destructor is swallowed.
+// exceeded. Commit throws StoreError if the write fails: the lease is then
+// still active and may be retried or rolled back, except when the error's
+// outcome_unknown() is set (the delta may have been applied; a retry could
+// apply it twice): then the lease has ended. A failing rollback from the
+// destructor is swallowed.
 // Thread safety: single owner; not thread-safe. Movable, not copyable.
 //
 // Asynchronous commit and rollback (CommitAsync, RollbackAsync) write the
@@ -24,7 +26,8 @@
 // owns everything it needs: the Lease, its limiter and its store may be
 // destroyed while it is in flight. A failed asynchronous commit rolls the
 // lease back (refunds the initial consumption) exactly once before it
-// reports the commit's error: there is no lease left to retry with. A
+// reports the commit's error: there is no lease left to retry with; not
+// when its outcome is unknown (outcome_unknown(): the delta may stand). A
 // Lease destroyed on a completion thread (inside a callback) commits or
 // rolls back asynchronously instead of blocking that thread.
 #ifndef ZAE_LEASE_H_

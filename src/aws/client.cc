@@ -150,7 +150,9 @@ void DynamoClient::Submit(Op op, std::string body, RawCallback done) {
 void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
   const bool streams = IsStreamsOp(p->op);
   auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(p->deadline - at);
-  if (remaining.count() <= 0) {
+  // An attempt with a millisecond or two left could not be answered in time;
+  // sent, it would only leave a write's outcome unknown.
+  if (remaining.count() < 2) {
     counters_[static_cast<size_t>(p->op)].errors.fetch_add(1, std::memory_order_relaxed);
     p->done({}, std::make_exception_ptr(
                     Timeout(std::string(OpName(p->op)) + ": call deadline exceeded")));

@@ -25,8 +25,11 @@ class Error : public StoreError {
  public:
   // code: the short `__type` name (e.g. "ValidationException") or a client
   // code such as "NetworkError"; status: HTTP status, 0 if none was received.
-  Error(std::string code, std::string message, int status, bool retryable)
-      : StoreError(code + ": " + message, retryable), code_(std::move(code)), status_(status) {}
+  Error(std::string code, std::string message, int status, bool retryable,
+        bool outcome_unknown = false)
+      : StoreError(code + ": " + message, retryable, outcome_unknown),
+        code_(std::move(code)),
+        status_(status) {}
   const std::string& code() const { return code_; }
   int http_status() const { return status_; }
 
@@ -135,7 +138,7 @@ class Timeout : public Error {
 class OutcomeUnknown : public Error {
  public:
   OutcomeUnknown(std::string message, int status)
-      : Error("OutcomeUnknown", std::move(message), status, false) {}
+      : Error("OutcomeUnknown", std::move(message), status, false, /*outcome_unknown=*/true) {}
 };
 
 // The response was not what the protocol promises (bad JSON, wrong types), or

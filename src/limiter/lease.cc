@@ -413,7 +413,16 @@ std::vector<WriteOp> Lease::DeltaOps(Delta delta) const {
 void Lease::Commit() {
   CheckActive();
   DeadlineScope deadline(writer_->timeout());
-  if (!noop_) WriteDeltas([](const Slot& s) { return s.consumed - s.initial; }, 0);
+  if (!noop_) {
+    try {
+      WriteDeltas([](const Slot& s) { return s.consumed - s.initial; }, 0);
+    } catch (const StoreError& e) {
+      // The delta may be applied: a retry could apply it twice, a rollback
+      // would refund a request whose delta stands. The lease ends.
+      if (e.outcome_unknown()) done_ = true;
+      throw;
+    }
+  }
   done_ = true;
 }
 
@@ -424,6 +433,20 @@ void Lease::Rollback() {
   DeadlineScope deadline(writer_->timeout());
   WriteDeltas([](const Slot& s) { return -s.initial; }, -1);  // the request did not happen
 }
+
+namespace {
+
+bool OutcomeUnknown(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const StoreError& s) {
+    return s.outcome_unknown();
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
 
 void Lease::FinishAsync(bool commit, DoneCallback done) {
   BucketWriter* writer = writer_;
@@ -469,7 +492,9 @@ void Lease::FinishAsync(bool commit, DoneCallback done) {
   writer->WriteAsync(std::move(ops), commit ? 0 : -1, now,
                      [writer, keep, undo = std::move(undo), done = std::move(done), report, now](
                          BucketWriter::Outcome*, std::exception_ptr error) mutable {
-                       if (!error || undo.empty()) {
+                       // A commit whose outcome is unknown may stand: no
+                       // refund on top of it (see Commit).
+                       if (!error || undo.empty() || OutcomeUnknown(error)) {
                          report(done, error);
                          return;
                        }

@@ -776,10 +776,13 @@ void ResolveJob(std::shared_ptr<WriteJob> job) {
         } catch (const std::exception& x) {
           what = x.what();
         }
+        const bool knew = job->sent.have_before || !std::holds_alternative<zae::Update>(job->op);
         Finish(*job, nullptr, nullptr,
                std::make_exception_ptr(aws::OutcomeUnknown(
-                   what + "; another write changed the item since, so whether this one was "
-                          "applied cannot be told and it was not resent",
+                   what + (knew ? "; another write changed the item since, so whether this one was "
+                                  "applied cannot be told and it was not resent"
+                                : "; this process did not know the item before this write, so "
+                                  "whether it was applied cannot be told and it was not resent"),
                    0)));
         return;
       }
