@@ -24,6 +24,13 @@ std::string Endpoint() {
 
 DynamoDbOptions FreshOptions() { return testing::FreshDynamoOptions(); }
 
+// A fresh table's options, its requests going through `proxy`.
+DynamoDbOptions OptionsBehind(const testing::TcpFaultProxy& proxy) {
+  DynamoDbOptions o = FreshOptions();
+  o.endpoint = proxy.url();
+  return o;
+}
+
 class DynamoDbStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -36,8 +43,7 @@ class DynamoDbStoreTest : public ::testing::Test {
 // ClientRequestToken: DynamoDB does not apply it again.
 TEST_F(DynamoDbStoreTest, ATransactionWhoseAnswerIsLostIsAppliedOnce) {
   auto proxy = testing::TcpFaultProxy::For(Endpoint());
-  DynamoDbOptions o = FreshOptions();
-  o.endpoint = proxy->url();
+  DynamoDbOptions o = OptionsBehind(*proxy);
   DynamoDbStore store(o);
   store.Provision({});
   auto add = [](const std::string& sk) {
@@ -61,8 +67,7 @@ TEST_F(DynamoDbStoreTest, ATransactionWhoseAnswerIsLostIsAppliedOnce) {
 // twice): the store reads the item and finds its own write in it.
 TEST_F(DynamoDbStoreTest, AnAddWhoseAnswerIsLostIsAppliedOnce) {
   auto proxy = testing::TcpFaultProxy::For(Endpoint());
-  DynamoDbOptions o = FreshOptions();
-  o.endpoint = proxy->url();
+  DynamoDbOptions o = OptionsBehind(*proxy);
   DynamoDbStore store(o);
   store.Provision({});
   Update u;
@@ -101,8 +106,7 @@ TEST_F(DynamoDbStoreTest, AnAddWhoseAnswerIsLostIsAppliedOnce) {
 // between its last write and the lost answer) fails, and is not resent.
 TEST_F(DynamoDbStoreTest, AnAddWhoseAnswerIsLostAfterAnotherWriterFailsUnresent) {
   auto proxy = testing::TcpFaultProxy::For(Endpoint());
-  DynamoDbOptions o = FreshOptions();
-  o.endpoint = proxy->url();
+  DynamoDbOptions o = OptionsBehind(*proxy);
   DynamoDbStore store(o);
   store.Provision({});
   DynamoDbOptions direct = FreshOptions();
@@ -127,8 +131,7 @@ TEST_F(DynamoDbStoreTest, AnAddWhoseAnswerIsLostAfterAnotherWriterFailsUnresent)
 // A create whose answer is lost: the item is there with its own attributes.
 TEST_F(DynamoDbStoreTest, ACreateWhoseAnswerIsLostIsNotRefusedAsAConflict) {
   auto proxy = testing::TcpFaultProxy::For(Endpoint());
-  DynamoDbOptions o = FreshOptions();
-  o.endpoint = proxy->url();
+  DynamoDbOptions o = OptionsBehind(*proxy);
   DynamoDbStore store(o);
   store.Provision({});
   Put p;
