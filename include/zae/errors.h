@@ -14,6 +14,7 @@
 #ifndef ZAE_ERRORS_H_
 #define ZAE_ERRORS_H_
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -81,6 +82,10 @@ class StoreError : public InfrastructureError {
   bool retryable_;
   bool outcome_unknown_;
 };
+
+// True when `error` holds a StoreError whose outcome_unknown() is set: for
+// the exception_ptr an asynchronous callback receives.
+bool IsOutcomeUnknown(const std::exception_ptr& error);
 
 // Acquire could not reach the store and the on_unavailable policy is "block".
 // The message is the cause plus " [stack=..., entity=..., resource=...]".

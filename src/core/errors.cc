@@ -13,6 +13,17 @@ std::string Truncate(std::string value) {
 
 }  // namespace
 
+bool IsOutcomeUnknown(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const StoreError& e) {
+    return e.outcome_unknown();
+  } catch (...) {
+    return false;
+  }
+}
+
 ValidationError::ValidationError(std::string field, std::string value, std::string reason)
     : Error("Invalid " + field + ": " + reason),
       field_(std::move(field)),

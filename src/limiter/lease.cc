@@ -434,20 +434,6 @@ void Lease::Rollback() {
   WriteDeltas([](const Slot& s) { return -s.initial; }, -1);  // the request did not happen
 }
 
-namespace {
-
-bool OutcomeUnknown(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const StoreError& s) {
-    return s.outcome_unknown();
-  } catch (...) {
-    return false;
-  }
-}
-
-}  // namespace
-
 void Lease::FinishAsync(bool commit, DoneCallback done) {
   BucketWriter* writer = writer_;
   auto report = [writer](DoneCallback& cb, std::exception_ptr error) {
@@ -494,7 +480,7 @@ void Lease::FinishAsync(bool commit, DoneCallback done) {
                          BucketWriter::Outcome*, std::exception_ptr error) mutable {
                        // A commit whose outcome is unknown may stand: no
                        // refund on top of it (see Commit).
-                       if (!error || undo.empty() || OutcomeUnknown(error)) {
+                       if (!error || undo.empty() || IsOutcomeUnknown(error)) {
                          report(done, error);
                          return;
                        }

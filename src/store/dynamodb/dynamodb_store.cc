@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <latch>
+#include <future>
 #include <limits>
 #include <map>
 #include <random>
@@ -695,16 +695,6 @@ std::vector<std::optional<Item>> DynamoDbStore::BatchGet(const std::vector<ItemK
 
 namespace {
 
-bool IsOutcomeUnknown(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const aws::OutcomeUnknown&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 // Reads of the item and resends per write whose answer was lost: each
 // resolves the previous attempt, and all run within the call's deadline.
 constexpr int kMaxResolutions = 3;
@@ -776,7 +766,9 @@ void ResolveJob(std::shared_ptr<WriteJob> job) {
         } catch (const std::exception& x) {
           what = x.what();
         }
-        const bool knew = job->sent.have_before || !std::holds_alternative<zae::Update>(job->op);
+        // Only an ADD needs what this process knew of the item before it.
+        const auto* u = std::get_if<zae::Update>(&job->op);
+        const bool knew = job->sent.have_before || !u || u->add.empty();
         Finish(*job, nullptr, nullptr,
                std::make_exception_ptr(aws::OutcomeUnknown(
                    what + (knew ? "; another write changed the item since, so whether this one was "
@@ -846,26 +838,16 @@ std::vector<WriteResult> DynamoDbStore::WriteEach(const std::vector<WriteOp>& op
   if (aws::OnIoThread()) {
     throw StoreError("DynamoDB write: a blocking call on an I/O thread would deadlock", false);
   }
-  std::vector<WriteResult> out(ops.size());
-  std::vector<std::exception_ptr> errors(ops.size());
-  std::latch left(static_cast<std::ptrdiff_t>(ops.size()));
-  const auto deadline = CurrentDeadline();
-  for (size_t i = 0; i < ops.size(); ++i) {
-    WriteOneAsync(ops[i], deadline, [&, i](WriteResult* r, std::exception_ptr e) {
-      if (e) {
-        errors[i] = std::move(e);
-      } else {
-        out[i] = std::move(*r);
-      }
-      left.count_down();
-    });
-  }
-  left.wait();
-  // Every write is accounted for before the first error is reported.
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
-  return out;
+  std::promise<std::vector<WriteResult>> result;
+  std::future<std::vector<WriteResult>> future = result.get_future();
+  WriteEachAsync(ops, [&result](std::vector<WriteResult>* out, std::exception_ptr e) {
+    if (e) {
+      result.set_exception(std::move(e));
+    } else {
+      result.set_value(std::move(*out));
+    }
+  });
+  return future.get();
 }
 
 void DynamoDbStore::WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback done) {
@@ -894,6 +876,7 @@ void DynamoDbStore::WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback d
         join->out[i] = std::move(*r);
       }
       if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+      // Every write is accounted for before the first error is reported.
       for (auto& err : join->errors) {
         if (err) {
           join->done(nullptr, err);

@@ -4,6 +4,8 @@
 #include <string_view>
 #include <variant>
 
+#include "store/apply.h"
+
 namespace zae::store {
 namespace {
 
@@ -106,16 +108,8 @@ WriteVerdict Judge(const WriteOp& op, const SentWrite& sent, const Item* now) {
 
 SentWrite WriteLedger::Begin(const WriteOp& op) {
   SentWrite s;
-  ItemKey key;
-  if (const auto* u = std::get_if<Update>(&op)) {
-    key = u->key;
-  } else if (const auto* p = std::get_if<Put>(&op)) {
-    key = KeyOf(p->item);
-  } else if (const auto* d = std::get_if<Delete>(&op)) {
-    key = d->key;
-  } else {
-    return s;  // a check writes nothing
-  }
+  if (std::holds_alternative<ConditionCheck>(op)) return s;  // writes nothing
+  ItemKey key = KeyOfOp(op);
   s.key_hash = WriteKeyHash(key);
   Stripe& st = stripes_[s.key_hash % kStripes];
   std::lock_guard lock(st.mu);
