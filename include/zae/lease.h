@@ -154,6 +154,10 @@ class Lease {
   int uncaught_at_start_ = 0;
 };
 
+// One status per entry of the lease: the tokens available as of `now_ms`
+// (after the lease's changes) and, as `requested`, its net consumption.
+std::vector<LimitStatus> StatusesOf(const Lease& lease, int64_t now_ms);
+
 }  // namespace zae
 
 #endif  // ZAE_LEASE_H_

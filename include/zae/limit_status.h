@@ -83,6 +83,10 @@ class Denial {
   size_t primary_ = 0;
 };
 
+// The statuses as one JSON array of objects with the keys of
+// Denial::ToJson's `limits` (the CLI's and the server's `limits`).
+std::string StatusesJson(std::span<const LimitStatus> statuses);
+
 class RateLimitExceeded : public RateLimitError {
  public:
   explicit RateLimitExceeded(Denial denial)

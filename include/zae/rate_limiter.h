@@ -100,6 +100,11 @@ struct AcquireOptions {
   std::optional<OnUnavailable> on_unavailable;
   // Per-call override of RateLimiterOptions::timeout (positive).
   std::optional<std::chrono::milliseconds> timeout;
+  // Consume even what the limits do not hold, into debt: never a denial.
+  // For costs that are already spent (a response's real token count, the
+  // server's post-stream charge); later acquires are refused until the debt
+  // has refilled. Skips the one-write fast paths (a read, then a write).
+  bool overdraft = false;
 };
 
 // Where usage snapshots (hourly/daily consumption per entity and resource)

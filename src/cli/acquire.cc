@@ -22,7 +22,7 @@ struct AcquireArgs {
   std::string on_unavailable;
 };
 
-Json StatusesJson(std::span<const LimitStatus> statuses) {
+Json StatusesArray(std::span<const LimitStatus> statuses) {
   Json a = Json::MakeArray();
   for (const auto& s : statuses) a.Push(ToJson(s));
   return a;
@@ -61,7 +61,7 @@ int Acquire(Context& ctx, const AcquireArgs& a) {
     doc.Set("consumed", Json::MakeObject())
         .Set("retry_after_seconds", d.retry_after_seconds())
         .Set("retry_after_ms", d.retry_after_ms())
-        .Set("limits", StatusesJson(d.statuses()));
+        .Set("limits", StatusesArray(d.statuses()));
     if (ctx.json()) {
       ctx.PrintJson(doc);
     } else {
@@ -75,19 +75,11 @@ int Acquire(Context& ctx, const AcquireArgs& a) {
   if (!adjust.empty()) lease.Adjust(adjust);
   // What the lease did, per limit, read before the commit ends it.
   Amounts consumed;
-  std::vector<LimitStatus> statuses;
-  const int64_t now = SystemClock::Default()->NowMs();
   for (const LeaseEntry& e : lease.entries()) {
     if (e.entity_id == a.entity_id) consumed[e.limit.name] += e.consumed;
-    LimitStatus s;
-    s.entity_id = e.entity_id;
-    s.resource = e.resource;
-    s.limit_name = e.limit.name;
-    s.limit = e.limit;
-    s.available = AvailableTokens(e.state, now);
-    s.requested = e.consumed;
-    statuses.push_back(std::move(s));
   }
+  const std::vector<LimitStatus> statuses =
+      StatusesOf(lease, SystemClock::Default()->NowMs());
   const bool noop = lease.is_noop();
   if (noop) {
     // The store was unreachable and the policy is "allow": nothing was
@@ -100,7 +92,7 @@ int Acquire(Context& ctx, const AcquireArgs& a) {
   doc.Set("consumed", ToJson(consumed))
       .Set("retry_after_seconds", 0.0)
       .Set("retry_after_ms", 0)
-      .Set("limits", StatusesJson(statuses));
+      .Set("limits", StatusesArray(statuses));
   if (ctx.json()) {
     ctx.PrintJson(doc);
     return kExitOk;

@@ -222,6 +222,7 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   AddLocalCommands(app, ctx);
   AddDemoCommand(app, ctx);
   AddBenchCommand(app, ctx);
+  AddServeCommand(app, ctx);
   AddAggregateCommand(app, ctx);
 
   try {

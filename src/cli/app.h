@@ -146,6 +146,7 @@ void AddLocalCommands(CLI::App& app, Context& ctx);      // local.cc
 void AddDemoCommand(CLI::App& app, Context& ctx);        // demo.cc
 void AddBenchCommand(CLI::App& app, Context& ctx);       // bench.cc
 void AddAggregateCommand(CLI::App& app, Context& ctx);   // aggregate.cc
+void AddServeCommand(CLI::App& app, Context& ctx);       // serve.cc
 
 }  // namespace zae::cli
 

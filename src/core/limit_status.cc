@@ -135,22 +135,11 @@ std::string Denial::message() const {
          "]. Retry after " + retry + "s";
 }
 
-std::string Denial::ToJson() const {
+std::string StatusesJson(std::span<const LimitStatus> statuses) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("error");
-  w.String("rate_limit_exceeded");
-  w.Key("message");
-  const std::string msg = message();
-  w.String(msg.c_str(), static_cast<rapidjson::SizeType>(msg.size()));
-  w.Key("retry_after_seconds");
-  w.Double(retry_after_seconds());
-  w.Key("retry_after_ms");
-  w.Int64(retry_after_ms());
-  w.Key("limits");
   w.StartArray();
-  for (const auto& s : statuses()) {
+  for (const auto& s : statuses) {
     w.StartObject();
     w.Key("entity_id");
     w.String(s.entity_id.c_str(), static_cast<rapidjson::SizeType>(s.entity_id.size()));
@@ -175,6 +164,25 @@ std::string Denial::ToJson() const {
     w.EndObject();
   }
   w.EndArray();
+  return buf.GetString();
+}
+
+std::string Denial::ToJson() const {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("error");
+  w.String("rate_limit_exceeded");
+  w.Key("message");
+  const std::string msg = message();
+  w.String(msg.c_str(), static_cast<rapidjson::SizeType>(msg.size()));
+  w.Key("retry_after_seconds");
+  w.Double(retry_after_seconds());
+  w.Key("retry_after_ms");
+  w.Int64(retry_after_ms());
+  w.Key("limits");
+  const std::string limits = StatusesJson(statuses());
+  w.RawValue(limits.c_str(), limits.size(), rapidjson::kArrayType);
   w.EndObject();
   return buf.GetString();
 }

@@ -57,7 +57,8 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
   // A warm bucket first: it only admits names and amounts the slow path
   // validated before, so validation runs when it does not apply.
   bool to_slow = false;
-  if (options_.speculative_writes && !options.limits) {
+  const bool speculative = options_.speculative_writes && !options.limits && !options.overdraft;
+  if (speculative) {
     if (auto warm = UnderPolicy(options, entity_id, resource, [&] {
           return WarmPath(entity_id, resource, consume, clock_.NowMs(), &to_slow);
         })) {
@@ -70,7 +71,7 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
     // The slow path refills the shard the fast path found short, so every
     // shard gets refilled, not only a random one.
     int shard = -1;
-    if (options_.speculative_writes && !to_slow) {
+    if (speculative && !to_slow) {
       if (auto fast = FastPath(entity_id, resource, consume, options.limits, now, &shard)) {
         return std::move(*fast);
       }
@@ -78,16 +79,17 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
     // After the warm path, shard 0 is the one it wrote (warm buckets are
     // unsharded), as the generic fast path reports through `shard`.
     if (to_slow) shard = 0;
-    return SlowTail(entity_id, resource, consume, options.limits, now, shard);
+    return SlowTail(entity_id, resource, consume, options.limits, now, shard, options.overdraft);
   });
 }
 
 AcquireResult RateLimiterImpl::SlowTail(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume,
                                         const std::optional<std::vector<Limit>>& fallback,
-                                        int64_t now, int shard) {
+                                        int64_t now, int shard, bool overdraft) {
   if (auto slow = SlowPath(entity_id, resource, consume, fallback, now,
-                           shard >= 0 ? shard : ChooseShard(entity_id, resource))) {
+                           shard >= 0 ? shard : ChooseShard(entity_id, resource), false,
+                           overdraft)) {
     return std::move(*slow);
   }
   throw StoreError("no result from the store");
@@ -110,7 +112,8 @@ OnUnavailable RateLimiterImpl::ResolveMode(const AcquireOptions& options) {
 
 std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     const std::string& entity_id, const std::string& resource, const Amounts& consume,
-    const std::optional<std::vector<Limit>>& fallback, int64_t now, int shard, bool alone) {
+    const std::optional<std::vector<Limit>>& fallback, int64_t now, int shard, bool alone,
+    bool overdraft) {
   thread_local std::minstd_rand jitter{std::random_device{}()};
   MaybeDeleteExpired(now);
   for (int attempt = 0; attempt < kMaxSlowAttempts; ++attempt) {
@@ -178,6 +181,7 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
     }
 
     auto plan_for = [&](plan::BucketTarget t, const std::optional<Item>& item) {
+      t.overdraft = overdraft;
       const std::optional<codec::BucketItem> b =
           item ? std::optional<codec::BucketItem>(codec::DecodeBucket(*item)) : std::nullopt;
       bool is_new = true;
@@ -231,7 +235,9 @@ std::optional<AcquireResult> RateLimiterImpl::SlowPath(
           if (m == 0) continue;
           u.add.emplace_back(keys::BucketAttr(e.limit.name, "tk"), -m);
           u.add.emplace_back(keys::BucketAttr(e.limit.name, "tc"), m);
-          u.condition.Compare(keys::BucketAttr(e.limit.name, "tk"), Predicate::Op::kGe, Value(m));
+          if (!overdraft) {
+            u.condition.Compare(keys::BucketAttr(e.limit.name, "tk"), Predicate::Op::kGe, Value(m));
+          }
         }
         u.condition.Exists("PK");
         if (!u.add.empty()) retry.push_back(std::move(u));

@@ -62,7 +62,7 @@ void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::stri
   const int64_t now = clock_.NowMs();
   try {
     ValidateAcquire(op->entity_id, op->resource, op->consume, op->options);
-    if (options_.speculative_writes && !op->options.limits) {
+    if (options_.speculative_writes && !op->options.limits && !op->options.overdraft) {
       attempt = FastBegin(op->entity_id, op->resource, op->consume, now);
     }
   } catch (...) {

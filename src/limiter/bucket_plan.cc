@@ -80,6 +80,7 @@ Plan Create(const BucketTarget& t, const Amounts& consume, int64_t now, double m
     const int64_t c = Amount(consume, l.name);
     BucketState s = BucketState::FromLimit(l, now);
     plan.statuses.push_back(StatusOf(t.entity, t.resource, l, s, c, now));
+    if (t.overdraft) plan.statuses.back().exceeded = false;
     plan.exceeded |= plan.statuses.back().exceeded;
     s.tokens_milli = SaturatingAdd(s.tokens_milli, -ToMilli(c));
     s.total_consumed_milli = ToMilli(c);
@@ -129,14 +130,17 @@ Plan Normal(const BucketTarget& t, const codec::BucketItem& bucket, const Amount
     }
     const BucketState eff = EffectiveState(s, t.shard_count);
     plan.statuses.push_back(StatusOf(t.entity, t.resource, l, eff, c, now));
+    if (t.overdraft) plan.statuses.back().exceeded = false;
     plan.exceeded |= plan.statuses.back().exceeded;
-    const ConsumeResult r = TryConsume(eff, c, now);
+    const ConsumeResult r =
+        t.overdraft ? ConsumeResult{true, ForceConsume(eff, c, now).tokens_milli, now, 0.0}
+                    : TryConsume(eff, c, now);
     const int64_t delta = SaturatingAdd(r.tokens_milli, -original);
     if (delta != 0 || !exists) u.add.emplace_back(keys::BucketAttr(l.name, "tk"), delta);
     if (c != 0 || !exists) u.add.emplace_back(keys::BucketAttr(l.name, "tc"), ToMilli(c));
     // Fast-path ADDs do not move rf; guard against them draining the
-    // tokens this write relies on.
-    if (exists && delta < 0) {
+    // tokens this write relies on. An overdraft relies on none.
+    if (exists && delta < 0 && !t.overdraft) {
       u.condition.Compare(keys::BucketAttr(l.name, "tk"), Predicate::Op::kGe, Value(-delta));
     }
     s.tokens_milli = r.tokens_milli;

@@ -48,6 +48,8 @@ struct BucketTarget {
   int64_t shard_count = 1;
   bool cascade = false;
   std::optional<std::string> parent_id;
+  // AcquireOptions::overdraft: consume into debt, never exceeded.
+  bool overdraft = false;
 };
 
 // A new shard-0 bucket holding the first consumption (a conditional Put).

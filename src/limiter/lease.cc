@@ -545,4 +545,19 @@ const std::vector<LeaseEntry>& Lease::entries() const {
   return entries_view_;
 }
 
+std::vector<LimitStatus> StatusesOf(const Lease& lease, int64_t now_ms) {
+  std::vector<LimitStatus> out;
+  for (const LeaseEntry& e : lease.entries()) {
+    LimitStatus s;
+    s.entity_id = e.entity_id;
+    s.resource = e.resource;
+    s.limit_name = e.limit.name;
+    s.limit = e.limit;
+    s.available = AvailableTokens(e.state, now_ms);
+    s.requested = e.consumed;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 }  // namespace zae

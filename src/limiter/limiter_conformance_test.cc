@@ -64,6 +64,28 @@ TEST_P(LimiterConformance, AdjustGoesIntoDebtWhichBlocksUntilRefilled) {
   EXPECT_TRUE(limiter().Acquire("key-1", "gpt-4", {{"rpm", 1}}).allowed());
 }
 
+TEST_P(LimiterConformance, AnOverdraftLandsIntoDebtAndIsNeverDenied) {
+  limiter().SetResourceDefaults("gpt-4", kLlm);
+  AcquireOptions overdraft;
+  overdraft.overdraft = true;
+  // On a new bucket, more than its capacity.
+  auto first = limiter().Acquire("key-1", "gpt-4", {{"tpm", 1200}}, overdraft);
+  ASSERT_TRUE(first.allowed());
+  first.lease().Commit();
+  EXPECT_EQ(limiter().Available("key-1", "gpt-4")["tpm"], -200);
+  // Already in debt: still lands, and rpm is charged too.
+  auto second = limiter().Acquire("key-1", "gpt-4", {{"rpm", 1}, {"tpm", 300}}, overdraft);
+  ASSERT_TRUE(second.allowed());
+  second.lease().Commit();
+  auto avail = limiter().Available("key-1", "gpt-4");
+  EXPECT_EQ(avail["tpm"], -500);
+  EXPECT_EQ(avail["rpm"], 9);
+  // A normal acquire is refused until the debt has refilled.
+  ASSERT_FALSE(limiter().Acquire("key-1", "gpt-4", {{"rpm", 1}}).allowed());
+  clock_.Advance(30'001);
+  EXPECT_TRUE(limiter().Acquire("key-1", "gpt-4", {{"rpm", 1}}).allowed());
+}
+
 TEST_P(LimiterConformance, ReleaseAndLeaseConsume) {
   limiter().SetResourceDefaults("gpt-4", kLlm);
   {

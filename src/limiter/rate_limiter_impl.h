@@ -304,7 +304,7 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
   // (-1: a random one).
   AcquireResult SlowTail(const std::string& entity_id, const std::string& resource,
                          const Amounts& consume, const std::optional<std::vector<Limit>>& fallback,
-                         int64_t now, int shard);
+                         int64_t now, int shard, bool overdraft = false);
   // The pool for the blocking parts of asynchronous calls, started on first use.
   WorkPool& pool();
   void FinishAsync(const std::shared_ptr<AsyncAcquire>& op, std::optional<AcquireResult> result,
@@ -341,11 +341,12 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
   // With `alone`, only this entity's bucket is read and written (no META,
   // no cascade) and consume names that are not its limits are ignored: the
   // parent-only refill after a child's fast write (the reference's
-  // _try_parent_only_acquire).
+  // _try_parent_only_acquire). With `overdraft`, see AcquireOptions.
   std::optional<AcquireResult> SlowPath(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume,
                                         const std::optional<std::vector<Limit>>& fallback,
-                                        int64_t now, int shard, bool alone = false);
+                                        int64_t now, int shard, bool alone = false,
+                                        bool overdraft = false);
   // options_.random, or a thread-local PRNG.
   uint64_t Random();
   // A uniformly random shard of the bucket as this process knows it.
