@@ -130,6 +130,7 @@ void HttpApi::Install(httplib::Server& server) {
   auto handle = [this](Endpoint endpoint, auto fn) {
     return [this, endpoint, fn](const httplib::Request& req, httplib::Response& res) {
       const auto start = SteadyClock::now();
+      res.status = 200;  // httplib fills it in only after the handler
       try {
         fn(req, res);
       } catch (const HttpError& e) {
@@ -285,6 +286,8 @@ void HttpApi::Install(httplib::Server& server) {
     std::string body;
     google::protobuf::util::JsonPrintOptions print;
     print.preserve_proto_field_names = false;
+    // limitRemaining 0 is an answer, not an absent field.
+    print.always_print_primitive_fields = true;
     (void)google::protobuf::util::MessageToJsonString(response, &body, print);
     res.status = response.overall_code() == rlspb::RateLimitResponse::OVER_LIMIT ? 429 : 200;
     res.set_content(body, "application/json");
