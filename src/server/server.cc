@@ -209,6 +209,8 @@ std::unique_ptr<Server> Server::Start(std::shared_ptr<RateLimiter> limiter,
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1000);
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 5 * 60 * 1000);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    // SO_REUSEPORT would let a second server share the port silently.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     grpc::ResourceQuota quota("zae-serve");
     quota.Resize(256 << 20);
     builder.SetResourceQuota(quota);
@@ -235,6 +237,12 @@ std::unique_ptr<Server> Server::Start(std::shared_ptr<RateLimiter> limiter,
     httplib::Server& http = *s.http_server;
     const int threads = o.http_threads;
     http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+    // httplib's default adds SO_REUSEPORT, which lets a second server share
+    // the port silently: a port in use must be an error.
+    http.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     http.set_read_timeout(o.http_read_timeout);
     http.set_write_timeout(o.http_read_timeout);
     http.set_keep_alive_timeout(o.http_read_timeout.count());
