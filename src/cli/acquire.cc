@@ -78,8 +78,7 @@ int Acquire(Context& ctx, const AcquireArgs& a) {
   for (const LeaseEntry& e : lease.entries()) {
     if (e.entity_id == a.entity_id) consumed[e.limit.name] += e.consumed;
   }
-  const std::vector<LimitStatus> statuses =
-      StatusesOf(lease, SystemClock::Default()->NowMs());
+  const std::vector<LimitStatus> statuses = StatusesOf(lease, SystemClock::Default()->NowMs());
   const bool noop = lease.is_noop();
   if (noop) {
     // The store was unreachable and the policy is "allow": nothing was

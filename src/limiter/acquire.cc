@@ -87,9 +87,9 @@ AcquireResult RateLimiterImpl::SlowTail(const std::string& entity_id, const std:
                                         const Amounts& consume,
                                         const std::optional<std::vector<Limit>>& fallback,
                                         int64_t now, int shard, bool overdraft) {
-  if (auto slow = SlowPath(entity_id, resource, consume, fallback, now,
-                           shard >= 0 ? shard : ChooseShard(entity_id, resource), false,
-                           overdraft)) {
+  if (auto slow =
+          SlowPath(entity_id, resource, consume, fallback, now,
+                   shard >= 0 ? shard : ChooseShard(entity_id, resource), false, overdraft)) {
     return std::move(*slow);
   }
   throw StoreError("no result from the store");

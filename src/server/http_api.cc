@@ -24,13 +24,20 @@ struct HttpError {
 
 Code CodeOf(int status) {
   switch (status) {
-    case 200: return Code::kOk;
-    case 429: return Code::kOverLimit;
-    case 400: return Code::kBadRequest;
-    case 404: return Code::kNotFound;
-    case 413: return Code::kTooLarge;
-    case 503: return Code::kUnavailable;
-    default: return Code::kInternal;
+    case 200:
+      return Code::kOk;
+    case 429:
+      return Code::kOverLimit;
+    case 400:
+      return Code::kBadRequest;
+    case 404:
+      return Code::kNotFound;
+    case 413:
+      return Code::kTooLarge;
+    case 503:
+      return Code::kUnavailable;
+    default:
+      return Code::kInternal;
   }
 }
 
@@ -62,8 +69,9 @@ rapidjson::Document ParseObject(const std::string& body) {
   rapidjson::Document d;
   d.Parse(body.c_str(), body.size());
   if (d.HasParseError()) {
-    throw HttpError{400, std::string("bad JSON: ") + rapidjson::GetParseError_En(d.GetParseError()) +
-                             " at offset " + std::to_string(d.GetErrorOffset())};
+    throw HttpError{400, std::string("bad JSON: ") +
+                             rapidjson::GetParseError_En(d.GetParseError()) + " at offset " +
+                             std::to_string(d.GetErrorOffset())};
   }
   if (!d.IsObject()) throw HttpError{400, "the body must be a JSON object"};
   return d;
@@ -160,70 +168,71 @@ void HttpApi::Install(httplib::Server& server) {
     };
   };
 
-  server.Post("/v1/acquire", handle(Endpoint::kAcquire, [this](const httplib::Request& req,
-                                                               httplib::Response& res) {
-    const rapidjson::Document d = ParseObject(req.body);
-    OnlyFields(d, {"entity_id", "resource", "consume", "lease_seconds"});
-    const std::string entity = StringField(d, "entity_id");
-    const std::string resource = StringField(d, "resource");
-    ValidateIdentifier(entity, "entity_id");
-    ValidateResource(resource);
-    const Amounts consume = AmountsField(d, "consume", false);
-    int64_t lease_seconds = options_.default_lease_seconds;
-    if (auto it = d.FindMember("lease_seconds"); it != d.MemberEnd()) {
-      if (!it->value.IsInt64() || it->value.GetInt64() < 1 ||
-          it->value.GetInt64() > options_.max_lease_seconds) {
-        throw HttpError{400, "'lease_seconds' must be an integer from 1 to " +
-                                 std::to_string(options_.max_lease_seconds)};
-      }
-      lease_seconds = it->value.GetInt64();
-    }
-    AcquireResult result = limiter_->Acquire(entity, resource, consume);
-    if (!result.allowed()) {
-      const Denial& denial = result.denial();
-      std::string body = "{\"allowed\":false,\"retry_after_seconds\":";
-      rapidjson::StringBuffer buf;
-      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-      w.Double(denial.retry_after_seconds());
-      body += buf.GetString();
-      body += ",\"limits\":" + StatusesJson(denial.statuses()) + "}";
-      res.status = 429;
-      res.set_header("Retry-After", denial.retry_after_header());
-      res.set_content(body, "application/json");
-      return;
-    }
-    Lease lease = result.take_lease();
-    const std::string limits = StatusesJson(StatusesOf(lease, clock_->NowMs()));
-    const bool noop = lease.is_noop();
-    for (const auto& [name, n] : consume) metrics_->Charged(n);
-    std::optional<std::string> id = leases_->Add(std::move(lease), lease_seconds);
-    if (!id) {
-      throw HttpError{503, "too many open leases; commit or release some"};
-    }
-    std::string body = "{\"allowed\":true,\"lease_id\":\"" + *id + "\",\"lease_seconds\":" +
-                       std::to_string(lease_seconds) + ",\"noop\":" + (noop ? "true" : "false") +
-                       ",\"consumed\":" + AmountsJson(consume) + ",\"limits\":" + limits + "}";
-    res.set_content(body, "application/json");
-  }));
+  server.Post(
+      "/v1/acquire",
+      handle(Endpoint::kAcquire, [this](const httplib::Request& req, httplib::Response& res) {
+        const rapidjson::Document d = ParseObject(req.body);
+        OnlyFields(d, {"entity_id", "resource", "consume", "lease_seconds"});
+        const std::string entity = StringField(d, "entity_id");
+        const std::string resource = StringField(d, "resource");
+        ValidateIdentifier(entity, "entity_id");
+        ValidateResource(resource);
+        const Amounts consume = AmountsField(d, "consume", false);
+        int64_t lease_seconds = options_.default_lease_seconds;
+        if (auto it = d.FindMember("lease_seconds"); it != d.MemberEnd()) {
+          if (!it->value.IsInt64() || it->value.GetInt64() < 1 ||
+              it->value.GetInt64() > options_.max_lease_seconds) {
+            throw HttpError{400, "'lease_seconds' must be an integer from 1 to " +
+                                     std::to_string(options_.max_lease_seconds)};
+          }
+          lease_seconds = it->value.GetInt64();
+        }
+        AcquireResult result = limiter_->Acquire(entity, resource, consume);
+        if (!result.allowed()) {
+          const Denial& denial = result.denial();
+          std::string body = "{\"allowed\":false,\"retry_after_seconds\":";
+          rapidjson::StringBuffer buf;
+          rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+          w.Double(denial.retry_after_seconds());
+          body += buf.GetString();
+          body += ",\"limits\":" + StatusesJson(denial.statuses()) + "}";
+          res.status = 429;
+          res.set_header("Retry-After", denial.retry_after_header());
+          res.set_content(body, "application/json");
+          return;
+        }
+        Lease lease = result.take_lease();
+        const std::string limits = StatusesJson(StatusesOf(lease, clock_->NowMs()));
+        const bool noop = lease.is_noop();
+        for (const auto& [name, n] : consume) metrics_->Charged(n);
+        std::optional<std::string> id = leases_->Add(std::move(lease), lease_seconds);
+        if (!id) {
+          throw HttpError{503, "too many open leases; commit or release some"};
+        }
+        std::string body = "{\"allowed\":true,\"lease_id\":\"" + *id +
+                           "\",\"lease_seconds\":" + std::to_string(lease_seconds) +
+                           ",\"noop\":" + (noop ? "true" : "false") +
+                           ",\"consumed\":" + AmountsJson(consume) + ",\"limits\":" + limits + "}";
+        res.set_content(body, "application/json");
+      }));
 
-  server.Post(R"(/v1/leases/([^/]+)/adjust)",
-              handle(Endpoint::kAdjust, [this](const httplib::Request& req,
-                                               httplib::Response& res) {
-                const std::string id = req.matches[1];
-                const rapidjson::Document d = ParseObject(req.body);
-                OnlyFields(d, {"adjust"});
-                const Amounts adjust = AmountsField(d, "adjust", true);
-                Amounts consumed;
-                if (!leases_->With(id, [&](Lease& lease) {
-                      lease.Adjust(adjust);
-                      consumed = lease.consumed();
-                    })) {
-                  throw HttpError{404, "no open lease '" + id + "'"};
-                }
-                res.set_content("{\"lease_id\":\"" + id + "\",\"consumed\":" +
-                                    AmountsJson(consumed) + "}",
-                                "application/json");
-              }));
+  server.Post(
+      R"(/v1/leases/([^/]+)/adjust)",
+      handle(Endpoint::kAdjust, [this](const httplib::Request& req, httplib::Response& res) {
+        const std::string id = req.matches[1];
+        const rapidjson::Document d = ParseObject(req.body);
+        OnlyFields(d, {"adjust"});
+        const Amounts adjust = AmountsField(d, "adjust", true);
+        Amounts consumed;
+        if (!leases_->With(id, [&](Lease& lease) {
+              lease.Adjust(adjust);
+              consumed = lease.consumed();
+            })) {
+          throw HttpError{404, "no open lease '" + id + "'"};
+        }
+        res.set_content("{\"lease_id\":\"" + id + "\",\"consumed\":" + AmountsJson(consumed) + "}",
+                        "application/json");
+      }));
 
   auto finish = [this](bool commit) {
     return [this, commit](const httplib::Request& req, httplib::Response& res) {
@@ -250,48 +259,49 @@ void HttpApi::Install(httplib::Server& server) {
 
   server.Get("/v1/available", handle(Endpoint::kAvailable, [this](const httplib::Request& req,
                                                                   httplib::Response& res) {
-    if (!req.has_param("entity_id") || !req.has_param("resource")) {
-      throw HttpError{400, "query parameters 'entity_id' and 'resource' are required"};
-    }
-    const std::string entity = req.get_param_value("entity_id");
-    const std::string resource = req.get_param_value("resource");
-    ValidateIdentifier(entity, "entity_id");
-    ValidateResource(resource);
-    const Amounts available = limiter_->Available(entity, resource);
-    std::string body = "{\"entity_id\":";
-    Quote(body, entity);
-    body += ",\"resource\":";
-    Quote(body, resource);
-    body += ",\"available\":" + AmountsJson(available) + "}";
-    res.set_content(body, "application/json");
-  }));
+               if (!req.has_param("entity_id") || !req.has_param("resource")) {
+                 throw HttpError{400, "query parameters 'entity_id' and 'resource' are required"};
+               }
+               const std::string entity = req.get_param_value("entity_id");
+               const std::string resource = req.get_param_value("resource");
+               ValidateIdentifier(entity, "entity_id");
+               ValidateResource(resource);
+               const Amounts available = limiter_->Available(entity, resource);
+               std::string body = "{\"entity_id\":";
+               Quote(body, entity);
+               body += ",\"resource\":";
+               Quote(body, resource);
+               body += ",\"available\":" + AmountsJson(available) + "}";
+               res.set_content(body, "application/json");
+             }));
 
-  server.Post("/json", handle(Endpoint::kJson, [this](const httplib::Request& req,
-                                                      httplib::Response& res) {
-    rlspb::RateLimitRequest request;
-    const auto parsed = google::protobuf::util::JsonStringToMessage(req.body, &request);
-    if (!parsed.ok()) {
-      throw HttpError{400, "bad RateLimitRequest: " + std::string(parsed.message())};
-    }
-    rlspb::RateLimitResponse response;
-    std::promise<Outcome> done;
-    std::future<Outcome> outcome = done.get_future();
-    rls_->ShouldRateLimit(request, &response, [&done](Outcome o) { done.set_value(std::move(o)); });
-    const Outcome o = outcome.get();
-    if (o.kind == Outcome::kInvalid) throw HttpError{400, o.message};
-    if (o.kind == Outcome::kUnavailable) {
-      throw HttpError{503, o.message};
-    }
-    if (o.kind != Outcome::kOk) throw HttpError{500, o.message};
-    std::string body;
-    google::protobuf::util::JsonPrintOptions print;
-    print.preserve_proto_field_names = false;
-    // limitRemaining 0 is an answer, not an absent field.
-    print.always_print_primitive_fields = true;
-    (void)google::protobuf::util::MessageToJsonString(response, &body, print);
-    res.status = response.overall_code() == rlspb::RateLimitResponse::OVER_LIMIT ? 429 : 200;
-    res.set_content(body, "application/json");
-  }));
+  server.Post(
+      "/json", handle(Endpoint::kJson, [this](const httplib::Request& req, httplib::Response& res) {
+        rlspb::RateLimitRequest request;
+        const auto parsed = google::protobuf::util::JsonStringToMessage(req.body, &request);
+        if (!parsed.ok()) {
+          throw HttpError{400, "bad RateLimitRequest: " + std::string(parsed.message())};
+        }
+        rlspb::RateLimitResponse response;
+        std::promise<Outcome> done;
+        std::future<Outcome> outcome = done.get_future();
+        rls_->ShouldRateLimit(request, &response,
+                              [&done](Outcome o) { done.set_value(std::move(o)); });
+        const Outcome o = outcome.get();
+        if (o.kind == Outcome::kInvalid) throw HttpError{400, o.message};
+        if (o.kind == Outcome::kUnavailable) {
+          throw HttpError{503, o.message};
+        }
+        if (o.kind != Outcome::kOk) throw HttpError{500, o.message};
+        std::string body;
+        google::protobuf::util::JsonPrintOptions print;
+        print.preserve_proto_field_names = false;
+        // limitRemaining 0 is an answer, not an absent field.
+        print.always_print_primitive_fields = true;
+        (void)google::protobuf::util::MessageToJsonString(response, &body, print);
+        res.status = response.overall_code() == rlspb::RateLimitResponse::OVER_LIMIT ? 429 : 200;
+        res.set_content(body, "application/json");
+      }));
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("OK\n", "text/plain");
@@ -299,8 +309,9 @@ void HttpApi::Install(httplib::Server& server) {
   server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     const std::string why = not_ready_();
     res.status = why.empty() ? 200 : 503;
-    res.set_content(why.empty() ? "{\"ready\":true}" : "{\"ready\":false,\"reason\":\"" + why + "\"}",
-                    "application/json");
+    res.set_content(
+        why.empty() ? "{\"ready\":true}" : "{\"ready\":false,\"reason\":\"" + why + "\"}",
+        "application/json");
   });
   // envoyproxy/ratelimit's probe: 500 once the server is not ready.
   server.Get("/healthcheck", [this](const httplib::Request&, httplib::Response& res) {
@@ -317,11 +328,11 @@ void HttpApi::Install(httplib::Server& server) {
   // 400 unreadable request) get a JSON body too.
   server.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
-    std::string message = res.status == 404   ? "no such endpoint"
-                          : res.status == 413 ? "the body is larger than " +
-                                                    std::to_string(options_.max_body_bytes) +
-                                                    " bytes"
-                                              : "bad request";
+    std::string message =
+        res.status == 404 ? "no such endpoint"
+        : res.status == 413
+            ? "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes"
+            : "bad request";
     res.set_content(ErrorBody(message), "application/json");
   });
 }

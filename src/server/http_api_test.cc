@@ -34,8 +34,9 @@ class HttpApiTest : public ServerTest {
   std::string AcquireLease(const std::string& entity, const std::string& consume,
                            const std::string& extra = "") {
     rapidjson::Document d;
-    EXPECT_EQ(Post("/v1/acquire", R"({"entity_id":")" + entity +
-                                      R"(","resource":"gpt-4","consume":)" + consume + extra + "}",
+    EXPECT_EQ(Post("/v1/acquire",
+                   R"({"entity_id":")" + entity + R"(","resource":"gpt-4","consume":)" + consume +
+                       extra + "}",
                    &d),
               200);
     EXPECT_TRUE(d["allowed"].GetBool());
@@ -55,9 +56,9 @@ TEST_F(HttpApiTest, TheWholeLeaseFlow) {
   ASSERT_EQ(d["limits"].Size(), 2u);
   // The limits entries are acquire --output json's.
   const auto& first = d["limits"][0];
-  for (const char* key : {"entity_id", "resource", "limit_name", "capacity", "refill_amount",
-                          "refill_period_seconds", "available", "requested", "exceeded",
-                          "retry_after_seconds"}) {
+  for (const char* key :
+       {"entity_id", "resource", "limit_name", "capacity", "refill_amount", "refill_period_seconds",
+        "available", "requested", "exceeded", "retry_after_seconds"}) {
     EXPECT_TRUE(first.HasMember(key)) << key;
   }
   ASSERT_EQ(Post("/v1/leases/" + id + "/adjust", R"({"adjust":{"tpm":-200}})", &d), 200);
@@ -163,8 +164,9 @@ TEST_F(HttpApiTest, HealthReadinessAndMetrics) {
   auto metrics = http_->Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->get_header_value("Content-Type"), Metrics::kContentType);
-  EXPECT_NE(metrics->body.find("zae_requests_total{api=\"http\",endpoint=\"acquire\",code=\"ok\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics->body.find("zae_requests_total{api=\"http\",endpoint=\"acquire\",code=\"ok\"} 1"),
+      std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("zae_open_leases 1\n"), std::string::npos);
   EXPECT_EQ(metrics->body.find("m1"), std::string::npos);  // no entity in any label
@@ -210,9 +212,9 @@ TEST_F(StoreGoneTest, BlockAnswersUnavailableAnd503) {
   rlspb::RateLimitResponse response;
   EXPECT_EQ(Call(Request("gateway", {{{{"api_key", "g1"}}}}), &response).error_code(),
             grpc::StatusCode::UNAVAILABLE);
-  auto res = http_->Post("/v1/acquire",
-                         R"({"entity_id":"g1","resource":"gpt-4","consume":{"rpm":1}})",
-                         "application/json");
+  auto res =
+      http_->Post("/v1/acquire", R"({"entity_id":"g1","resource":"gpt-4","consume":{"rpm":1}})",
+                  "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 503);
   auto ready = http_->Get("/readyz");
@@ -226,9 +228,9 @@ TEST_F(StoreGoneTest, AllowAnswersOk) {
   StartOnDeadStore(OnUnavailable::kAllow);
   auto r = MustCall(Request("gateway", {{{{"api_key", "g2"}}}}));
   EXPECT_EQ(r.overall_code(), rlspb::RateLimitResponse::OK);
-  auto res = http_->Post("/v1/acquire",
-                         R"({"entity_id":"g2","resource":"gpt-4","consume":{"rpm":1}})",
-                         "application/json");
+  auto res =
+      http_->Post("/v1/acquire", R"({"entity_id":"g2","resource":"gpt-4","consume":{"rpm":1}})",
+                  "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_NE(res->body.find("\"noop\":true"), std::string::npos);

@@ -12,8 +12,8 @@ namespace zae::server {
 namespace {
 
 const char* EndpointName(size_t e) {
-  static constexpr const char* kNames[] = {"should_rate_limit", "json",    "acquire",  "adjust",
-                                           "commit",            "release", "available"};
+  static constexpr const char* kNames[] = {
+      "should_rate_limit", "json", "acquire", "adjust", "commit", "release", "available"};
   return kNames[e];
 }
 
@@ -101,8 +101,7 @@ void Metrics::Request(Endpoint endpoint, Code code, double seconds) {
 std::string Metrics::Render() const {
   std::string out;
   out.reserve(8192);
-  Family(out, "zae_requests_total", "counter",
-         "Requests answered, by API, endpoint and outcome.");
+  Family(out, "zae_requests_total", "counter", "Requests answered, by API, endpoint and outcome.");
   for (size_t e = 0; e < kEndpoints; ++e) {
     for (size_t c = 0; c < static_cast<size_t>(Code::kCount); ++c) {
       const uint64_t v = requests_[e * static_cast<size_t>(Code::kCount) + c].load();
@@ -152,10 +151,10 @@ std::string Metrics::Render() const {
          "Requests that failed because the store failed or timed out.");
   out += "zae_store_errors_total " + std::to_string(store_errors_.load()) + "\n";
   Family(out, "zae_config_reloads_total", "counter", "Rule file reloads, by result.");
-  out += "zae_config_reloads_total{result=\"success\"} " + std::to_string(reloads_ok_.load()) +
+  out +=
+      "zae_config_reloads_total{result=\"success\"} " + std::to_string(reloads_ok_.load()) + "\n";
+  out += "zae_config_reloads_total{result=\"failure\"} " + std::to_string(reloads_failed_.load()) +
          "\n";
-  out += "zae_config_reloads_total{result=\"failure\"} " +
-         std::to_string(reloads_failed_.load()) + "\n";
   Family(out, "zae_open_leases", "gauge", "HTTP leases acquired and not yet committed.");
   out += "zae_open_leases " + std::to_string(open_leases_.load()) + "\n";
   Family(out, "zae_ready", "gauge", "1 when the server is ready (see /readyz).");

@@ -53,9 +53,8 @@ class Metrics {
  public:
   // Latency buckets, seconds: sub-millisecond to the 20 ms Envoy waits and
   // past it.
-  static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                      0.005,  0.01,    0.02,   0.05,  0.1,
-                                                      0.5,    2.5};
+  static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                      0.01,   0.02,    0.05,   0.1,   0.5,    2.5};
 
   explicit Metrics(std::string version);
 
@@ -97,7 +96,7 @@ class Metrics {
 
   const std::string version_;
   const double start_time_seconds_;
-  std::array<std::atomic<uint64_t>, kEndpoints * static_cast<size_t>(Code::kCount)> requests_{};
+  std::array<std::atomic<uint64_t>, kEndpoints* static_cast<size_t>(Code::kCount)> requests_{};
   std::array<Histogram, kEndpoints> latency_{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Decision::kCount)> decisions_{};
   std::atomic<uint64_t> tokens_charged_{0};

@@ -11,14 +11,17 @@ TEST(MetricsTest, HistogramsAreCumulativeAndInfEqualsCount) {
   m.Request(Endpoint::kShouldRateLimit, Code::kOverLimit, 0.004);
   m.Request(Endpoint::kShouldRateLimit, Code::kOk, 10.0);  // past every bucket
   const std::string text = m.Render();
-  EXPECT_NE(text.find("zae_requests_total{api=\"grpc\",endpoint=\"should_rate_limit\",code=\"ok\"} 2\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("zae_requests_total{api=\"grpc\",endpoint=\"should_rate_limit\",code=\"ok\"} 2\n"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("endpoint=\"should_rate_limit\",le=\"0.0005\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("endpoint=\"should_rate_limit\",le=\"0.005\"} 2\n"), std::string::npos);
   EXPECT_NE(text.find("endpoint=\"should_rate_limit\",le=\"+Inf\"} 3\n"), std::string::npos);
-  EXPECT_NE(text.find("zae_request_duration_seconds_count{api=\"grpc\",endpoint=\"should_rate_limit\"} 3\n"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find(
+          "zae_request_duration_seconds_count{api=\"grpc\",endpoint=\"should_rate_limit\"} 3\n"),
+      std::string::npos);
   EXPECT_NE(text.find("zae_build_info{version=\"1.2.3\"} 1\n"), std::string::npos);
   EXPECT_EQ(text.back(), '\n');
 }

@@ -22,13 +22,20 @@ using RateLimitUnit = rlspb::RateLimitResponse::RateLimit::Unit;
 
 int64_t EnvoyUnitSeconds(int unit) {
   switch (unit) {
-    case 1: return 1;
-    case 2: return 60;
-    case 3: return 3600;
-    case 4: return 86400;
-    case 5: return 30 * 86400;  // as Envoy's X-RateLimit headers count a month
-    case 6: return 365 * 86400;
-    default: return 0;
+    case 1:
+      return 1;
+    case 2:
+      return 60;
+    case 3:
+      return 3600;
+    case 4:
+      return 86400;
+    case 5:
+      return 30 * 86400;  // as Envoy's X-RateLimit headers count a month
+    case 6:
+      return 365 * 86400;
+    default:
+      return 0;
   }
 }
 
@@ -138,8 +145,8 @@ void RlsService::ShouldRateLimit(const rlspb::RateLimitRequest& request,
   for (int i = 0; i < request.descriptors_size(); ++i) {
     const auto& d = request.descriptors(i);
     if (d.entries_size() == 0) {
-      call->done(Outcome{Outcome::kInvalid,
-                         "descriptor " + std::to_string(i + 1) + " has no entries"});
+      call->done(
+          Outcome{Outcome::kInvalid, "descriptor " + std::to_string(i + 1) + " has no entries"});
       return;
     }
     if (!call->domain) continue;
@@ -150,9 +157,8 @@ void RlsService::ShouldRateLimit(const rlspb::RateLimitRequest& request,
     const auto entity = RuleSet::Resolve(rule->entity, entries);
     const auto resource = RuleSet::Resolve(rule->resource, entries);
     const auto limit = RuleSet::Resolve(rule->limit, entries);
-    const uint64_t hits = d.has_hits_addend()
-                              ? d.hits_addend().value()
-                              : std::max<uint64_t>(1, request.hits_addend());
+    const uint64_t hits = d.has_hits_addend() ? d.hits_addend().value()
+                                              : std::max<uint64_t>(1, request.hits_addend());
     if (hits > uint64_t(kMaxLimitValue)) {
       call->done(Outcome{Outcome::kInvalid, "descriptor " + std::to_string(i + 1) +
                                                 ": hits_addend " + std::to_string(hits) +
@@ -229,7 +235,8 @@ void RlsService::ShouldRateLimit(const rlspb::RateLimitRequest& request,
             for (const LeaseEntry& e : done_group.lease->entries()) {
               if (!done_group.consume.count(e.limit.name)) continue;
               const int64_t available = AvailableTokens(e.state, now);
-              auto [it, fresh] = done_group.views.try_emplace(e.limit.name, View{e.limit, available});
+              auto [it, fresh] =
+                  done_group.views.try_emplace(e.limit.name, View{e.limit, available});
               if (!fresh && available < it->second.available) it->second = View{e.limit, available};
             }
             for (auto& [name, view] : done_group.views) {
@@ -247,7 +254,8 @@ void RlsService::ShouldRateLimit(const rlspb::RateLimitRequest& request,
             done_group.over = true;
             for (const LimitStatus& s : result->denial().statuses()) {
               if (!done_group.consume.count(s.limit_name)) continue;
-              auto [it, fresh] = done_group.views.try_emplace(s.limit_name, View{s.limit, s.available});
+              auto [it, fresh] =
+                  done_group.views.try_emplace(s.limit_name, View{s.limit, s.available});
               View& v = it->second;
               if (!fresh && s.available < v.available) {
                 v.limit = s.limit;
@@ -313,8 +321,8 @@ void RlsService::Finish(const std::shared_ptr<Call>& call) {
       limit->set_requests_per_unit(pu.requests_per_unit);
       limit->set_unit(pu.unit);
       status->set_limit_remaining(uint32_t(std::clamp<int64_t>(remaining, 0, UINT32_MAX)));
-      const int64_t reset = v.over ? int64_t(std::ceil(v.retry_after))
-                                   : SecondsUntilFull(v.limit, remaining);
+      const int64_t reset =
+          v.over ? int64_t(std::ceil(v.retry_after)) : SecondsUntilFull(v.limit, remaining);
       status->mutable_duration_until_reset()->set_seconds(reset);
       if (!tightest || status->limit_remaining() < tightest->limit_remaining()) tightest = status;
     }

@@ -64,8 +64,8 @@ TEST_F(ServerTest, ARefusedRequestCostsNothingAcrossBuckets) {
   // k3's api bucket is drained; a request that also asks gpt-4 is refused
   // and gpt-4's consumption is rolled back.
   for (int i = 0; i < 3; ++i) MustCall(Request("gateway", {{{{"api_key", "k3"}}}}));
-  auto r = MustCall(Request(
-      "gateway", {{{{"api_key", "k3"}, {"limit", "rpm"}}}, {{{"api_key", "k3"}}}}));
+  auto r = MustCall(
+      Request("gateway", {{{{"api_key", "k3"}, {"limit", "rpm"}}}, {{{"api_key", "k3"}}}}));
   EXPECT_EQ(r.overall_code(), Code::OVER_LIMIT);
   EXPECT_EQ(limiter_->Available("k3", "gpt-4").at("rpm"), 10);
 }
@@ -137,11 +137,14 @@ TEST_F(ServerTest, BadRequestsAreGrpcErrors) {
 }
 
 TEST_F(ServerTest, AReloadSwapsTheRulesAndABadFileKeepsTheOldOnes) {
-  EXPECT_TRUE(MustCall(Request("gateway", {{{{"api_key", "k7"}}}})).statuses(0).has_current_limit());
-  WriteRules("domains:\n  - name: gateway\n    rules: [{match: [user], entity: $user, "
-             "resource: api, limit: rpm}]\n");
+  EXPECT_TRUE(
+      MustCall(Request("gateway", {{{{"api_key", "k7"}}}})).statuses(0).has_current_limit());
+  WriteRules(
+      "domains:\n  - name: gateway\n    rules: [{match: [user], entity: $user, "
+      "resource: api, limit: rpm}]\n");
   EXPECT_TRUE(server_->Reload());
-  EXPECT_FALSE(MustCall(Request("gateway", {{{{"api_key", "k7"}}}})).statuses(0).has_current_limit());
+  EXPECT_FALSE(
+      MustCall(Request("gateway", {{{{"api_key", "k7"}}}})).statuses(0).has_current_limit());
   EXPECT_TRUE(MustCall(Request("gateway", {{{{"user", "u1"}}}})).statuses(0).has_current_limit());
   WriteRules("domains: [ {name: gateway, rules: [{match: [x]}]} ]\n");
   EXPECT_FALSE(server_->Reload());
@@ -179,9 +182,9 @@ TEST_F(ServerTest, ContendedClientsNeverOverAdmitAndTcEqualsAdmitted) {
       for (int i = 0; i < 30; ++i) {
         grpc::ClientContext context;
         rlspb::RateLimitResponse response;
-        ASSERT_TRUE(stub->ShouldRateLimit(&context, Request("gateway", {{{{"api_key", "hot"}}}}),
-                                          &response)
-                        .ok());
+        ASSERT_TRUE(
+            stub->ShouldRateLimit(&context, Request("gateway", {{{{"api_key", "hot"}}}}), &response)
+                .ok());
         (response.overall_code() == Code::OK ? admitted : refused)++;
       }
     });

@@ -46,9 +46,8 @@ class RlsGrpc final : public envoy::service::ratelimit::v3::RateLimitService::Ca
       grpc::Status status = grpc::Status::OK;
       switch (o.kind) {
         case Outcome::kOk:
-          code = response->overall_code() == rlspb::RateLimitResponse::OVER_LIMIT
-                     ? Code::kOverLimit
-                     : Code::kOk;
+          code = response->overall_code() == rlspb::RateLimitResponse::OVER_LIMIT ? Code::kOverLimit
+                                                                                  : Code::kOk;
           break;
         case Outcome::kInvalid:
           code = Code::kBadRequest;
@@ -141,8 +140,8 @@ struct Server::Impl {
         metrics(options.version),
         leases(clock, options.max_open_leases, [this](int64_t n) { metrics.SetOpenLeases(n); }),
         rls(limiter, std::move(rules), &metrics, clock),
-        http_api(limiter, &rls, &leases, &metrics, clock, [this] { return NotReady(); },
-                 options.http) {}
+        http_api(
+            limiter, &rls, &leases, &metrics, clock, [this] { return NotReady(); }, options.http) {}
 
   void Log(const std::string& line) {
     if (options.log) options.log(line);
@@ -157,8 +156,7 @@ struct Server::Impl {
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-std::unique_ptr<Server> Server::Start(std::shared_ptr<RateLimiter> limiter,
-                                      ServerOptions options) {
+std::unique_ptr<Server> Server::Start(std::shared_ptr<RateLimiter> limiter, ServerOptions options) {
   if (options.grpc_listen.empty() && options.http_listen.empty()) {
     throw ServerError("nothing to serve: both --grpc-listen and --http-listen are off");
   }
@@ -171,9 +169,9 @@ std::unique_ptr<Server> Server::Start(std::shared_ptr<RateLimiter> limiter,
   if (options.http_threads < 1 || options.http_threads > 1024) {
     throw ServerError("--http-threads must be 1..1024");
   }
-  std::shared_ptr<const RuleSet> rules =
-      options.config_path.empty() ? RuleSet::Parse("domains: []", "(no rule file)")
-                                  : RuleSet::Load(options.config_path);
+  std::shared_ptr<const RuleSet> rules = options.config_path.empty()
+                                             ? RuleSet::Parse("domains: []", "(no rule file)")
+                                             : RuleSet::Load(options.config_path);
   auto impl = std::make_unique<Impl>(std::move(limiter), std::move(options), rules);
   Impl& s = *impl;
   const ServerOptions& o = s.options;
@@ -199,8 +197,8 @@ std::unique_ptr<Server> Server::Start(std::shared_ptr<RateLimiter> limiter,
     }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    const std::string address = (o.grpc_listen.front() == '[' ? "[" + host + "]" : host) + ":" +
-                                std::to_string(port);
+    const std::string address =
+        (o.grpc_listen.front() == '[' ? "[" + host + "]" : host) + ":" + std::to_string(port);
     builder.AddListeningPort(address, creds, &s.grpc_port);
     s.grpc_service = std::make_unique<RlsGrpc>(&s.rls, &s.metrics);
     builder.RegisterService(s.grpc_service.get());
@@ -248,7 +246,8 @@ std::unique_ptr<Server> Server::Start(std::shared_ptr<RateLimiter> limiter,
     http.set_keep_alive_timeout(o.http_read_timeout.count());
     http.set_keep_alive_max_count(1000);
     s.http_api.Install(http);
-    s.http_port = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
+    s.http_port =
+        port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
     if (s.http_port <= 0) {
       if (s.grpc_server) s.grpc_server->Shutdown();
       throw ServerError("cannot listen for HTTP on " + o.http_listen +

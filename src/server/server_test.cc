@@ -62,10 +62,10 @@ class TlsTest : public ServerTest {
 
   int HttpsGet(bool with_client_cert) {
     std::unique_ptr<httplib::SSLClient> client =
-        with_client_cert ? std::make_unique<httplib::SSLClient>(
-                               "127.0.0.1", server_->http_port(), dir_ + "/client.pem",
-                               dir_ + "/client.key")
-                         : std::make_unique<httplib::SSLClient>("127.0.0.1", server_->http_port());
+        with_client_cert
+            ? std::make_unique<httplib::SSLClient>("127.0.0.1", server_->http_port(),
+                                                   dir_ + "/client.pem", dir_ + "/client.key")
+            : std::make_unique<httplib::SSLClient>("127.0.0.1", server_->http_port());
     client->set_ca_cert_path((dir_ + "/ca.pem").c_str());
     client->enable_server_certificate_verification(true);
     client->set_connection_timeout(5);
@@ -121,8 +121,9 @@ TEST(ServerStartTest, BadOptionsAreClearErrors) {
               o.tls_key = "/nonexistent.key";
             }).find("cannot read"),
             std::string::npos);
-  EXPECT_NE(start([](ServerOptions& o) { o.config_path = "/nonexistent.yaml"; }).find("cannot read"),
-            std::string::npos);
+  EXPECT_NE(
+      start([](ServerOptions& o) { o.config_path = "/nonexistent.yaml"; }).find("cannot read"),
+      std::string::npos);
   EXPECT_NE(start([](ServerOptions& o) {
               o.grpc_listen = "";
               o.http_listen = "";

@@ -62,8 +62,8 @@ class ServerTest : public ::testing::Test {
       lo.clock = &clock_;
       limiter_ = RateLimiter::Open(std::make_shared<MemoryStore>(), lo);
       limiter_->SetResourceDefaults("api", {Limit::PerMinute("rpm", 3)});
-      limiter_->SetResourceDefaults(
-          "gpt-4", {Limit::PerMinute("rpm", 10), Limit::PerMinute("tpm", 1000)});
+      limiter_->SetResourceDefaults("gpt-4",
+                                    {Limit::PerMinute("rpm", 10), Limit::PerMinute("tpm", 1000)});
     }
     options.grpc_listen = "127.0.0.1:0";
     options.http_listen = "127.0.0.1:0";
@@ -77,9 +77,7 @@ class ServerTest : public ::testing::Test {
     http_ = std::make_unique<httplib::Client>("127.0.0.1", server_->http_port());
   }
 
-  void WriteRules(const std::string& rules) {
-    std::ofstream(rules_path_) << rules;
-  }
+  void WriteRules(const std::string& rules) { std::ofstream(rules_path_) << rules; }
 
   // A request of one descriptor per {entries}, with optional hits.
   struct Desc {
