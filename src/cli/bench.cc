@@ -3,6 +3,7 @@
 
 #include "bench/bench.h"
 #include "cli/app.h"
+#include "server/load_client.h"
 
 namespace zae::cli {
 namespace {
@@ -19,7 +20,39 @@ struct BenchArgs {
   uint64_t seed = 1;
   double wcu_price = 0.625;
   double rcu_price = 0.125;
+  std::string target;
+  int server_pid = 0;
+  int keys = 100;
+  std::string domain = "bench";
+  std::string key = "api_key";
 };
+
+// bench --target: a running server instead of a store.
+int RunTarget(Context& ctx, const BenchArgs& a) {
+  server::LoadOptions o;
+  o.target = a.target;
+  o.inflight = a.threads * a.inflight;
+  o.duration_seconds = a.duration;
+  o.warmup_seconds = a.warmup;
+  o.keys = a.keys;
+  o.domain = a.domain;
+  o.key = a.key;
+  o.server_pid = a.server_pid;
+  o.progress = [&ctx](const std::string& line) { ctx.err() << "\r" << line << std::flush; };
+  server::LoadResult r;
+  try {
+    r = server::RunLoad(o);
+  } catch (const std::invalid_argument& e) {
+    throw CommandError(e.what(), kExitUsage);
+  }
+  ctx.err() << "\r" << std::string(78, ' ') << "\r" << std::flush;
+  if (ctx.json()) {
+    ctx.out() << server::ToJson(r) << "\n";
+  } else {
+    ctx.out() << server::ToTable(r);
+  }
+  return r.errors > 0 ? static_cast<int>(kExitError) : static_cast<int>(kExitOk);
+}
 
 }  // namespace
 
@@ -50,7 +83,21 @@ void AddBenchCommand(CLI::App& app, Context& ctx) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--rcu-price", a->rcu_price, "USD per million read units")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--target", a->target,
+                  "Drive a running 'zae-limiter serve' instead of a store: grpc://HOST:PORT "
+                  "(ShouldRateLimit, --threads x --inflight calls in flight from one thread) "
+                  "or http://HOST:PORT (POST /json, one connection per call in flight)");
+  cmd->add_option("--server-pid", a->server_pid,
+                  "With --target: the server's pid, to report its CPU per call")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--keys", a->keys, "With --target: distinct descriptor values")
+      ->check(CLI::Range(1, 10'000'000));
+  cmd->add_option("--domain", a->domain, "With --target: the request's domain")
+      ->capture_default_str();
+  cmd->add_option("--descriptor-key", a->key, "With --target: the descriptor entry's key")
+      ->capture_default_str();
   OnRun(cmd, ctx, [&ctx, a] {
+    if (!a->target.empty()) return RunTarget(ctx, *a);
     std::vector<std::string> names = a->scenarios;
     if (names.size() == 1 && names[0] == "all") names = bench::Scenarios();
     for (const auto& n : names) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <mutex>
@@ -71,7 +72,9 @@ int Serve(Context& ctx, ServeArgs& a) {
     }
   }
   srv->BeginDrain();
-  LogLine("draining for " + std::to_string(a.drain_seconds) + " s");
+  char drain[64];
+  std::snprintf(drain, sizeof drain, "draining for %g s", a.drain_seconds);
+  LogLine(drain);
   const auto until = std::chrono::steady_clock::now() +
                      std::chrono::milliseconds(std::llround(a.drain_seconds * 1000));
   while (std::chrono::steady_clock::now() < until) {
