@@ -2,8 +2,6 @@
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +13,7 @@
 #include <thread>
 
 #include "bench/histogram.h"
+#include "core/process_stats.h"
 #include "zae/errors.h"
 #include "zae/rate_limiter.h"
 
@@ -43,22 +42,8 @@ const std::map<std::string, std::string>& Descriptions() {
   return d;
 }
 
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 // Resident set size now (not the peak), in MiB.
-double RssMb() {
-  long pages = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
-}
+double RssMb() { return ProcessResidentBytes() / (1 << 20); }
 
 struct Counters {
   std::atomic<int64_t> ops{0}, allowed{0}, denied{0}, errors{0};
@@ -406,11 +391,11 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
   std::vector<Histogram> lat(static_cast<size_t>(workers));
   store->ResetStats();
   const double rss0 = RssMb();
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = ProcessCpuSeconds();
   const auto t0 = Clock::now();
   run_phase(o.ops > 0 ? 1e9 : o.duration_seconds, o.ops, true, c, &lat);
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double cpu = CpuSeconds() - cpu0;
+  const double cpu = ProcessCpuSeconds() - cpu0;
   const StoreStats stats = store->stats();
   const double rss1 = RssMb();
 

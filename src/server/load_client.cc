@@ -3,7 +3,6 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "bench/histogram.h"
+#include "core/process_stats.h"
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
 #include "server/json.h"
 #include "server/server.h"
@@ -26,13 +26,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 namespace rlspb = envoy::service::ratelimit::v3;
-
-double ProcessCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 // utime + stime of another process, from /proc/PID/stat; -1 if unreadable.
 double PidCpuSeconds(int pid) {
@@ -167,7 +160,7 @@ LoadResult RunLoad(const LoadOptions& o) {
   if (o.inflight < 1 || o.keys < 1 || o.duration_seconds <= 0) {
     throw std::invalid_argument("inflight, keys and duration must be positive");
   }
-  const std::string address = o.target.substr(grpc_target ? 7 : 7);
+  const std::string address = o.target.substr(7);  // both schemes are 7 characters
   std::pair<std::string, int> hp;
   try {
     hp = ParseListen(address, "--target");

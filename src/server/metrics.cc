@@ -1,12 +1,10 @@
 #include "server/metrics.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+
+#include "core/process_stats.h"
 
 namespace zae::server {
 namespace {
@@ -47,20 +45,6 @@ void Family(std::string& out, const char* name, const char* type, const char* he
   out += ' ';
   out += type;
   out += '\n';
-}
-
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  long pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return double(resident) * double(sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace
@@ -162,9 +146,9 @@ std::string Metrics::Render() const {
   Family(out, "zae_build_info", "gauge", "The version of this server; always 1.");
   out += "zae_build_info{version=\"" + EscapeLabelValue(version_) + "\"} 1\n";
   Family(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
-  out += "process_cpu_seconds_total " + Number(CpuSeconds()) + "\n";
+  out += "process_cpu_seconds_total " + Number(ProcessCpuSeconds()) + "\n";
   Family(out, "process_resident_memory_bytes", "gauge", "Resident memory size.");
-  out += "process_resident_memory_bytes " + Number(ResidentBytes()) + "\n";
+  out += "process_resident_memory_bytes " + Number(ProcessResidentBytes()) + "\n";
   Family(out, "process_start_time_seconds", "gauge", "Start time since the Unix epoch.");
   out += "process_start_time_seconds " + Number(start_time_seconds_) + "\n";
   return out;
