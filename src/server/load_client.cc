@@ -77,57 +77,74 @@ struct Tally {
   }
 };
 
+// Every gRPC object is destroyed on the thread that runs RunLoad, never in a
+// completion callback: when the last reference to a channel drops on one of
+// gRPC's callback threads, gRPC 1.51 tears its callback queue down from that
+// same thread and frees it twice (seen under ASan). So the calls live in
+// slots owned here, not in the callbacks' captures.
 class GrpcLoad {
  public:
   GrpcLoad(const LoadOptions& o, const std::string& address, Tally* tally)
       : o_(o),
         tally_(tally),
         stub_(rlspb::RateLimitService::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
+    for (int i = 0; i < o_.inflight; ++i) slots_.push_back(std::make_unique<InFlight>());
+  }
+  // Wait() has returned, so no callback is left to touch a slot.
+  ~GrpcLoad() {
+    slots_.clear();
+    stub_.reset();
+  }
 
   void Start() {
-    for (int i = 0; i < o_.inflight; ++i) {
-      running_.fetch_add(1);
-      Send(i);
+    {
+      std::lock_guard lock(mu_);
+      running_ = o_.inflight;
     }
+    for (int i = 0; i < o_.inflight; ++i) Send(i, i);
   }
   void Wait() {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return running_.load() == 0; });
+    cv_.wait(lock, [&] { return running_ == 0; });
   }
 
  private:
   struct InFlight {
-    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientContext> context;
     rlspb::RateLimitRequest request;
     rlspb::RateLimitResponse response;
     SteadyClock::time_point start;
   };
 
-  void Send(int i) {
-    auto call = std::make_shared<InFlight>();
+  void Send(int slot, int i) {
+    InFlight* call = slots_[slot].get();
+    // Replacing the finished call's context here is safe: the stub still
+    // holds the channel, so this never drops its last reference.
+    call->context = std::make_unique<grpc::ClientContext>();
     call->request = RequestFor(o_, i);
-    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    call->response.Clear();
+    call->context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     call->start = SteadyClock::now();
     stub_->async()->ShouldRateLimit(
-        &call->context, &call->request, &call->response, [this, call, i](grpc::Status s) {
+        call->context.get(), &call->request, &call->response,
+        [this, call, slot, i](grpc::Status s) {
           tally_->Record(call->start, s.ok() ? int(call->response.overall_code()) : 0,
                          s.error_message());
           if (tally_->stop.load()) {
-            if (running_.fetch_sub(1) == 1) {
-              std::lock_guard lock(mu_);
-              cv_.notify_all();
-            }
+            std::lock_guard lock(mu_);
+            if (--running_ == 0) cv_.notify_all();
             return;
           }
-          Send(i + o_.inflight);
+          Send(slot, i + o_.inflight);
         });
   }
 
   const LoadOptions& o_;
   Tally* tally_;
   std::unique_ptr<rlspb::RateLimitService::Stub> stub_;
-  std::atomic<int> running_{0};
+  std::vector<std::unique_ptr<InFlight>> slots_;
+  int running_ = 0;  // guarded by mu_
   std::mutex mu_;
   std::condition_variable cv_;
 };
