@@ -55,9 +55,16 @@ AcquireResult RateLimiterImpl::Acquire(const std::string& entity_id, const std::
   if (options.timeout) ValidateTimeout(*options.timeout);
   DeadlineScope deadline(options.timeout.value_or(options_.timeout));
   // A warm bucket first: it only admits names and amounts the slow path
-  // validated before, so validation runs when it does not apply.
+  // validated before, so validation runs when it does not apply. Fallback
+  // limits are checked first: a verified bucket does not read them, but bad
+  // input must fail the call either way.
   bool to_slow = false;
-  const bool speculative = options_.speculative_writes && !options.limits && !options.overdraft;
+  if (options.limits) ValidateLimits(*options.limits);
+  // Fallback limits are config like the stored levels: the slow path that
+  // verified a bucket resolved them, so the fast paths may run on it within
+  // one cache TTL (a changed fallback reaches the bucket within one TTL, as
+  // a stored change does). Overdraft consumes unconditionally: slow path.
+  const bool speculative = options_.speculative_writes && !options.overdraft;
   if (speculative) {
     if (auto warm = UnderPolicy(options, entity_id, resource, [&] {
           return WarmPath(entity_id, resource, consume, clock_.NowMs(), &to_slow);

@@ -62,7 +62,8 @@ void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::stri
   const int64_t now = clock_.NowMs();
   try {
     ValidateAcquire(op->entity_id, op->resource, op->consume, op->options);
-    if (options_.speculative_writes && !op->options.limits && !op->options.overdraft) {
+    // As the synchronous Acquire decides (acquire.cc).
+    if (options_.speculative_writes && !op->options.overdraft) {
       attempt = FastBegin(op->entity_id, op->resource, op->consume, now);
     }
   } catch (...) {

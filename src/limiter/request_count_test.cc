@@ -104,6 +104,27 @@ TEST_P(RequestCount, S2ColdProcessOnAWarmBucketIsOneWrite) {
   EXPECT_EQ(Count([&] { Acquire(*fresh, "k1", {{"rpm", 1}}); }), (Calls{{"UpdateItem", 1}}));
 }
 
+// Fallback limits (AcquireOptions::limits, e.g. a server's descriptor
+// override) are config: once the slow path verified the bucket with them,
+// the next acquire is one write, as with stored limits. Bad fallback limits
+// still fail, on a warm bucket too.
+TEST_P(RequestCount, FallbackLimitsOnAWarmBucketAreOneWrite) {
+  AcquireOptions o;
+  o.limits = std::vector<Limit>{Limit::PerMinute("rpm", 5)};
+  auto acquire = [&] {
+    auto r = limiter().Acquire("k1", "unstored", {{"rpm", 1}}, o);
+    ASSERT_TRUE(r.allowed());
+    r.lease().Commit();
+  };
+  acquire();  // the slow path: resolves the fallback, makes the bucket
+  EXPECT_EQ(Count(acquire), (Calls{{"UpdateItem", 1}}));
+  EXPECT_EQ(limiter().Available("k1", "unstored", o.limits)["rpm"], 3);
+  AcquireOptions bad;
+  bad.limits = std::vector<Limit>{Limit::PerMinute("rpm", 5)};
+  bad.limits->front().capacity = 0;
+  EXPECT_THROW(limiter().Acquire("k1", "unstored", {{"rpm", 1}}, bad), ValidationError);
+}
+
 TEST_P(RequestCount, S4RefillNeededReadsOnceAndWritesOnce) {
   limiter().SetLimits("k1", {Limit::PerMinute("rpm", 2)}, "gpt-4");
   Acquire(limiter(), "k1", {{"rpm", 2}});

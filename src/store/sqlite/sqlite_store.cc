@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -137,7 +139,7 @@ int OnBusy(void* arg, int count);
 
 class SqliteStore::Connection {
  public:
-  Connection(const std::string& path, const SqliteOptions& opts)
+  Connection(const std::string& path, const SqliteOptions& opts, SqliteStore::WalState* wal)
       : busy_timeout_(opts.busy_timeout) {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -166,6 +168,8 @@ class SqliteStore::Connection {
       }
       pragma.Done();
       Exec("PRAGMA synchronous=NORMAL");
+      // Replaces SQLite's automatic checkpoint (SqliteStore::MaybeCheckpoint).
+      sqlite3_wal_hook(db_, OnWal, wal);
     } catch (const StoreError& e) {
       Close();
       // "file is not a database" and friends surface on the first statement.
@@ -174,6 +178,16 @@ class SqliteStore::Connection {
   }
 
   ~Connection() { Close(); }
+
+  // Called by SQLite after each commit with the WAL's size in pages: marks
+  // a checkpoint due once it reaches the threshold.
+  static int OnWal(void* arg, sqlite3*, const char*, int pages) {
+    auto* wal = static_cast<SqliteStore::WalState*>(arg);
+    if (pages >= wal->at_pages.load(std::memory_order_relaxed)) {
+      wal->due.store(true, std::memory_order_relaxed);
+    }
+    return SQLITE_OK;
+  }
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -285,10 +299,23 @@ class SqliteStore::Connection {
 
   // The statements of the hot paths (WriteBuckets, RunWrite), prepared once
   // and held by pointer so a call hashes no SQL text.
-  enum HotSql { kBegin, kCommit, kBucketRead, kLimitUpdate, kUsageRead, kCounterAdd, kNumHot };
+  enum HotSql {
+    kBegin,
+    kCommit,
+    kSavepoint,
+    kRelease,
+    kRollbackTo,
+    kBucketRead,
+    kLimitUpdate,
+    kUsageRead,
+    kCounterAdd,
+    kNumHot
+  };
   sqlite3_stmt* Hot(HotSql which) {
     static const char* const kSql[kNumHot] = {
         "BEGIN IMMEDIATE", "COMMIT",
+        // One write of a group commit (SqliteStore::WriteBuckets).
+        "SAVEPOINT w", "RELEASE w", "ROLLBACK TO w",
         // The bucket row and all its typed limits in one statement.
         "SELECT i.ttl, i.rf, i.shard_count, l.name, l.tk, l.cp, l.ra, l.rp, l.tc "
         "FROM items2 AS i LEFT JOIN bucket_limits AS l ON l.pk = i.pk "
@@ -310,13 +337,37 @@ class SqliteStore::Connection {
   // unchanged by their usage template's SET / SET-if-not-exists (so a warm
   // window write only adds to its counters). Checked against the stored
   // bytes on every use, so another connection's write simply misses.
+  // One entry per snapshot item (two per bucket: its hour and its day), so
+  // a server writing many keys finds them all; cleared when full.
   struct UsageSeen {
-    std::string pk, sk, data;
+    std::string data;
     std::vector<std::pair<std::string, Value>> set;
     std::vector<std::string> attrs;  // the attribute names in `data`, sorted
   };
-  std::array<UsageSeen, 8> usage_seen;
-  size_t usage_seen_next = 0;
+  struct UsageKeyHash {
+    using is_transparent = void;
+    size_t operator()(std::pair<std::string_view, std::string_view> k) const {
+      uint64_t h = 14695981039346656037ull;  // FNV-1a, with a separator
+      for (char ch : k.first) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+      h = (h ^ 0xFF) * 1099511628211ull;
+      for (char ch : k.second) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+      return static_cast<size_t>(h ^ (h >> 29));
+    }
+    size_t operator()(const std::pair<std::string, std::string>& k) const {
+      return (*this)(std::pair<std::string_view, std::string_view>(k.first, k.second));
+    }
+  };
+  struct UsageKeyEq {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return std::string_view(a.first) == std::string_view(b.first) &&
+             std::string_view(a.second) == std::string_view(b.second);
+    }
+  };
+  static constexpr size_t kMaxUsageSeen = 4096;
+  std::unordered_map<std::pair<std::string, std::string>, UsageSeen, UsageKeyHash, UsageKeyEq>
+      usage_seen;
 
   sqlite3* db() { return db_; }
   std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
@@ -743,8 +794,9 @@ void WriteWindow(Connection& c, const BucketWrite& w, size_t i) {
   Connection::UsageSeen* seen = nullptr;
   if (rd.Step()) {
     const std::string_view data = rd.Text(0);
-    for (auto& e : c.usage_seen) {
-      if (e.pk == t.key.pk && e.sk == t.key.sk && e.data == data && e.set == t.set) seen = &e;
+    auto it = c.usage_seen.find(std::pair<std::string_view, std::string_view>(t.key.pk, t.key.sk));
+    if (it != c.usage_seen.end() && it->second.data == data && it->second.set == t.set) {
+      seen = &it->second;
     }
   }
   rd.Done();
@@ -771,9 +823,8 @@ void WriteWindow(Connection& c, const BucketWrite& w, size_t i) {
     again.BindView(1, t.key.pk);
     again.BindView(2, t.key.sk);
     if (!again.Step()) return;
-    Connection::UsageSeen& e = c.usage_seen[c.usage_seen_next++ % c.usage_seen.size()];
-    e.pk = t.key.pk;
-    e.sk = t.key.sk;
+    if (c.usage_seen.size() >= Connection::kMaxUsageSeen) c.usage_seen.clear();
+    Connection::UsageSeen& e = c.usage_seen[{t.key.pk, t.key.sk}];
     e.data = std::string(again.Text(0));
     e.set = t.set;
     e.attrs.clear();
@@ -989,7 +1040,7 @@ std::unique_ptr<Connection> SqliteStore::Acquire() {
   // Opening may wait on another process converting the file to WAL.
   for (int attempt = 0;; ++attempt) {
     try {
-      return std::make_unique<Connection>(path_, opts_);
+      return std::make_unique<Connection>(path_, opts_, &wal_);
     } catch (const StoreError& e) {
       if (!e.retryable() || attempt >= opts_.busy_retries) throw;
     }
@@ -1003,6 +1054,33 @@ void SqliteStore::Release(std::unique_ptr<Connection> conn) {
 
 template <class F>
 auto SqliteStore::RunWrite(F&& body) {
+  auto result = RunWriteLocked(std::forward<F>(body));
+  MaybeCheckpoint();
+  return result;
+}
+
+void SqliteStore::MaybeCheckpoint() {
+  if (!wal_.due.exchange(false, std::memory_order_relaxed)) return;
+  // PASSIVE: copies what no reader still needs, waits for nobody, and runs
+  // beside this process's and other processes' writers. A checkpoint that
+  // could not finish (a reader pinned old frames) is tried again once the
+  // WAL grew by another threshold, not after every commit.
+  try {
+    Lease conn(*this);
+    int log = 0, copied = 0;
+    const int rc =
+        sqlite3_wal_checkpoint_v2(conn->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    wal_.at_pages.store(
+        rc == SQLITE_OK && copied == log ? kCheckpointPages : log + kCheckpointPages,
+        std::memory_order_relaxed);
+  } catch (const StoreError&) {
+    // No connection now: the next commit past the threshold tries again.
+    wal_.due.store(true, std::memory_order_relaxed);
+  }
+}
+
+template <class F>
+auto SqliteStore::RunWriteLocked(F&& body) {
   WriterLock writer(write_mu_);
   FileLock file_lock(lock_fd_);
   for (int attempt = 0;; ++attempt) {
@@ -1017,6 +1095,7 @@ auto SqliteStore::RunWrite(F&& body) {
         Statement commit(*conn, conn->Hot(Connection::kCommit));
         commit.Step();
       }
+      commits_.fetch_add(1, std::memory_order_relaxed);
       return result;
     } catch (const BusyError&) {
       if (!conn->RollbackQuietly()) conn.Discard();
@@ -1282,26 +1361,140 @@ int64_t SqliteStore::DeleteExpired(int64_t now_seconds) {
   }
 }
 
+// One WriteBuckets call in the group-commit queue; lives on its caller's
+// stack until `done`.
+struct SqliteStore::BucketBatch {
+  BucketWrite* writes = nullptr;
+  size_t count = 0;
+  // The caller's deadline when it had to queue (max: none or not queued).
+  DeadlineClock::time_point deadline = DeadlineClock::time_point::max();
+  std::exception_ptr error;  // the first error of its writes
+  bool done = false;
+  BucketBatch* next = nullptr;
+  std::condition_variable cv;
+};
+
+namespace {
+
+// The writes one transaction takes from the queue. Enough to amortize the
+// commit over a server's calls in flight; few enough that the first caller
+// of a group does not wait long for the last.
+constexpr size_t kMaxGroupWrites = 128;
+
+}  // namespace
+
 void SqliteStore::WriteBuckets(BucketWrite* writes, size_t count) {
   if (count > 0 && !writes) throw ValidationError("writes", "", "null with a non-zero count");
-  // One transaction per write (the bucket with its snapshots), as the
-  // contract says; an error of one is rethrown after the others ran.
-  std::exception_ptr first_error;
-  for (size_t i = 0; i < count; ++i) {
-    BucketWrite& w = writes[i];
-    try {
-      store::ValidateBucketWrite(w, /*usage_keys=*/true);
-      // The same calls the default implementation counts.
-      Count(w.usage_count == 0 ? kUpdateItem : kTransactWriteItems);
-      RunWrite([&](Connection& c) {
-        WriteBucketIn(c, w);
-        return 0;
-      });
-    } catch (...) {
-      if (!first_error) first_error = std::current_exception();
-    }
+  if (count == 0) return;
+  // Group commit, as LevelDB's writers do: callers queue; the one at the
+  // head takes the queued calls, writes all their writes in one transaction
+  // (each in a savepoint, so one write's error or failed condition leaves
+  // the others as they would be alone) and wakes them. Alone, a call is its
+  // own group and waits for nobody. With many threads this turns a convoy
+  // of one transaction per write (a commit and its WAL frames each) into one
+  // per group, and queues callers on a condition variable in arrival order
+  // instead of on the writer mutex.
+  BucketBatch me;
+  me.writes = writes;
+  me.count = count;
+  std::unique_lock lock(batch_mu_);
+  if (batch_tail_) {
+    me.deadline = CurrentDeadline();  // someone writes before us: we wait
+    batch_tail_->next = &me;
+  } else {
+    batch_head_ = &me;
   }
-  if (first_error) std::rethrow_exception(first_error);
+  batch_tail_ = &me;
+  while (!me.done && batch_head_ != &me) me.cv.wait(lock);
+  if (me.done) {
+    if (me.error) std::rethrow_exception(me.error);
+    return;
+  }
+  // We lead: take the queue up to kMaxGroupWrites (and always ourselves).
+  // `last->next` may change once the lock is released (callers append to
+  // the tail), so the group is a count of calls.
+  BucketBatch* last = &me;
+  size_t calls = 1, total = me.count;
+  auto deadline = DeadlineClock::time_point::max();
+  while (last->next && total + last->next->count <= kMaxGroupWrites) {
+    last = last->next;
+    ++calls;
+    total += last->count;
+    deadline = std::min(deadline, last->deadline);
+  }
+  lock.unlock();
+  WriteGroup(&me, calls, total, deadline);
+  lock.lock();
+  BucketBatch* next = last->next;
+  batch_head_ = next;
+  if (!next) batch_tail_ = nullptr;
+  for (BucketBatch* b = me.next; b != next; b = b->next) {
+    b->done = true;
+    b->cv.notify_one();
+  }
+  if (next) next->cv.notify_one();  // the next group's leader
+  lock.unlock();
+  MaybeCheckpoint();  // with the group answered and the next one writing
+  if (me.error) std::rethrow_exception(me.error);
+}
+
+void SqliteStore::WriteGroup(BucketBatch* first, size_t calls, size_t total,
+                             DeadlineClock::time_point deadline) {
+  // The earliest deadline of the group bounds its waits.
+  std::optional<DeadlineScope> scope;
+  if (deadline != DeadlineClock::time_point::max()) scope.emplace(deadline);
+  // Calls first .. first + calls - 1 of the list.
+  auto each = [first, calls](auto&& fn) {
+    BucketBatch* b = first;
+    for (size_t n = 0; n < calls; ++n, b = b->next) fn(*b);
+  };
+  each([&](BucketBatch& b) {
+    for (size_t i = 0; i < b.count; ++i) {
+      try {
+        store::ValidateBucketWrite(b.writes[i], /*usage_keys=*/true);
+        // The same calls the default implementation counts.
+        Count(b.writes[i].usage_count == 0 ? kUpdateItem : kTransactWriteItems);
+      } catch (...) {
+        if (!b.error) b.error = std::current_exception();
+      }
+    }
+  });
+  const bool alone = total == 1;
+  try {
+    RunWriteLocked([&](Connection& c) {
+      each([&](BucketBatch& b) {
+        b.error = nullptr;  // a retry after SQLITE_BUSY starts over
+        for (size_t i = 0; i < b.count; ++i) {
+          BucketWrite& w = b.writes[i];
+          try {
+            store::ValidateBucketWrite(w, /*usage_keys=*/true);
+          } catch (...) {
+            if (!b.error) b.error = std::current_exception();
+            continue;
+          }
+          // Alone, the transaction is the write's unit: RunWrite rolls it back.
+          if (alone) {
+            WriteBucketIn(c, w);
+            continue;
+          }
+          Statement(c, c.Hot(Connection::kSavepoint)).Step();
+          try {
+            WriteBucketIn(c, w);
+          } catch (const BusyError&) {
+            throw;  // the whole group retries
+          } catch (...) {
+            if (!b.error) b.error = std::current_exception();
+            Statement(c, c.Hot(Connection::kRollbackTo)).Step();
+          }
+          Statement(c, c.Hot(Connection::kRelease)).Step();
+        }
+      });
+      return 0;
+    });
+  } catch (...) {
+    // Nothing of the group was committed.
+    each([](BucketBatch& b) { b.error = std::current_exception(); });
+  }
 }
 
 StoreStats SqliteStore::stats() const {
