@@ -25,6 +25,7 @@ struct BenchArgs {
   int keys = 100;
   std::string domain = "bench";
   std::string key = "api_key";
+  std::string lease;  // RESOURCE:LIMIT
 };
 
 // bench --target: a running server instead of a store.
@@ -38,6 +39,14 @@ int RunTarget(Context& ctx, const BenchArgs& a) {
   o.domain = a.domain;
   o.key = a.key;
   o.server_pid = a.server_pid;
+  if (!a.lease.empty()) {
+    const size_t colon = a.lease.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == a.lease.size()) {
+      throw CommandError("--lease wants RESOURCE:LIMIT, got '" + a.lease + "'", kExitUsage);
+    }
+    o.lease_resource = a.lease.substr(0, colon);
+    o.lease_limit = a.lease.substr(colon + 1);
+  }
   o.progress = [&ctx](const std::string& line) { ctx.err() << "\r" << line << std::flush; };
   server::LoadResult r;
   try {
@@ -96,6 +105,9 @@ void AddBenchCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--descriptor-key", a->key, "With --target: the descriptor entry's key")
       ->capture_default_str();
+  cmd->add_option("--lease", a->lease,
+                  "With an http:// --target: time the lease round trip instead (POST "
+                  "/v1/acquire of 1 LIMIT on RESOURCE for key k<i>, then commit), RESOURCE:LIMIT");
   OnRun(cmd, ctx, [&ctx, a] {
     if (!a->target.empty()) return RunTarget(ctx, *a);
     std::vector<std::string> names = a->scenarios;

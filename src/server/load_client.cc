@@ -165,6 +165,49 @@ void HttpWorker(const LoadOptions& o, const std::string& host, int port, int fir
   }
 }
 
+// The HTTP lease round trip: acquire, then commit the lease.
+void LeaseWorker(const LoadOptions& o, const std::string& host, int port, int first, Tally* tally) {
+  httplib::Client client(host, port);
+  client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);
+  for (int i = first; !tally->stop.load(); i += o.inflight) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("entity_id");
+    w.String("k" + std::to_string(i % o.keys));
+    w.Key("resource");
+    w.String(o.lease_resource);
+    w.Key("consume");
+    w.StartObject();
+    w.Key(o.lease_limit.c_str(), rapidjson::SizeType(o.lease_limit.size()));
+    w.Int(1);
+    w.EndObject();
+    w.EndObject();
+    const auto start = SteadyClock::now();
+    auto res = client.Post("/v1/acquire", buf.GetString(), "application/json");
+    if (!res || res->status != 200) {
+      const int code = res && res->status == 429 ? 2 : 0;
+      tally->Record(start, code,
+                    res ? "acquire: HTTP " + std::to_string(res->status) + ": " + res->body
+                        : "acquire: no answer: " + httplib::to_string(res.error()));
+      continue;
+    }
+    rapidjson::Document d;
+    d.Parse(res->body.c_str());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember("lease_id") ||
+        !d["lease_id"].IsString()) {
+      tally->Record(start, 0, "acquire: no lease_id in " + res->body);
+      continue;
+    }
+    auto done = client.Post("/v1/leases/" + std::string(d["lease_id"].GetString()) + "/commit", "",
+                            "application/json");
+    tally->Record(start, done && done->status == 200 ? 1 : 0,
+                  done ? "commit: HTTP " + std::to_string(done->status) + ": " + done->body
+                       : "commit: no answer: " + httplib::to_string(done.error()));
+  }
+}
+
 }  // namespace
 
 LoadResult RunLoad(const LoadOptions& o) {
@@ -176,6 +219,9 @@ LoadResult RunLoad(const LoadOptions& o) {
   }
   if (o.inflight < 1 || o.keys < 1 || o.duration_seconds <= 0) {
     throw std::invalid_argument("inflight, keys and duration must be positive");
+  }
+  if (!o.lease_resource.empty() && !http_target) {
+    throw std::invalid_argument("the lease round trip needs an http:// target");
   }
   const std::string address = o.target.substr(7);  // both schemes are 7 characters
   std::pair<std::string, int> hp;
@@ -192,7 +238,8 @@ LoadResult RunLoad(const LoadOptions& o) {
     grpc_load->Start();
   } else {
     for (int i = 0; i < o.inflight; ++i) {
-      workers.emplace_back(HttpWorker, std::cref(o), hp.first, hp.second, i, &tally);
+      workers.emplace_back(o.lease_resource.empty() ? HttpWorker : LeaseWorker, std::cref(o),
+                           hp.first, hp.second, i, &tally);
     }
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup_seconds));
@@ -217,6 +264,9 @@ LoadResult RunLoad(const LoadOptions& o) {
 
   LoadResult r;
   r.target = o.target;
+  r.call = grpc_target                ? "ShouldRateLimit"
+           : o.lease_resource.empty() ? "POST /json"
+                                      : "lease round trip (POST /v1/acquire + commit)";
   r.inflight = o.inflight;
   r.ok = tally.ok;
   r.over_limit = tally.over;
@@ -240,6 +290,8 @@ std::string ToJson(const LoadResult& r) {
   w.StartObject();
   w.Key("target");
   w.String(r.target);
+  w.Key("call");
+  w.String(r.call);
   w.Key("inflight");
   w.Int(r.inflight);
   w.Key("calls");
@@ -281,14 +333,14 @@ std::string ToTable(const LoadResult& r) {
   char server_cpu[64];
   std::snprintf(server_cpu, sizeof server_cpu, "%.1f us/call", r.server_cpu_us_per_call);
   char line[512];
-  std::snprintf(line, sizeof line,
-                "target %s, %d in flight\n  calls/s %.0f   p50 %.3f ms   p99 %.3f ms   p99.9 %.3f "
-                "ms\n  ok %lld   over_limit %lld   errors %lld\n  client CPU %.1f us/call   "
-                "server CPU %s\n",
-                r.target.c_str(), r.inflight, r.calls_per_sec, r.p50_ms, r.p99_ms, r.p999_ms,
-                (long long)r.ok, (long long)r.over_limit, (long long)r.errors,
-                r.client_cpu_us_per_call,
-                r.server_cpu_us_per_call < 0 ? "(give --server-pid)" : server_cpu);
+  std::snprintf(
+      line, sizeof line,
+      "target %s, %s, %d in flight\n  calls/s %.0f   p50 %.3f ms   p99 %.3f ms   p99.9 %.3f "
+      "ms\n  ok %lld   over_limit %lld   errors %lld\n  client CPU %.1f us/call   "
+      "server CPU %s\n",
+      r.target.c_str(), r.call.c_str(), r.inflight, r.calls_per_sec, r.p50_ms, r.p99_ms, r.p999_ms,
+      (long long)r.ok, (long long)r.over_limit, (long long)r.errors, r.client_cpu_us_per_call,
+      r.server_cpu_us_per_call < 0 ? "(give --server-pid)" : server_cpu);
   std::string out = line;
   if (!r.first_error.empty()) out += "  first error: " + r.first_error + "\n";
   return out;

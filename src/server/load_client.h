@@ -9,6 +9,9 @@
 // Reports throughput, latency percentiles, OK/OVER_LIMIT/errors, the
 // client's CPU per call and, given the server's pid (same machine), the
 // server's CPU per call from /proc.
+// With `lease_resource` (http:// only) each call is instead the HTTP lease
+// round trip: POST /v1/acquire {entity_id "k<i>", resource, consume
+// {lease_limit: 1}}, then POST /v1/leases/{id}/commit; its latency is both.
 // RunLoad is synchronous; throws std::invalid_argument for a bad target.
 #ifndef ZAE_SERVER_LOAD_CLIENT_H_
 #define ZAE_SERVER_LOAD_CLIENT_H_
@@ -27,12 +30,15 @@ struct LoadOptions {
   int keys = 100;
   std::string domain = "bench";
   std::string key = "api_key";
-  int server_pid = 0;  // > 0: report the server's CPU per call
+  int server_pid = 0;          // > 0: report the server's CPU per call
+  std::string lease_resource;  // non-empty: the lease round trip (http://)
+  std::string lease_limit = "rpm";
   std::function<void(const std::string&)> progress;
 };
 
 struct LoadResult {
   std::string target;
+  std::string call;  // what one call is, e.g. "ShouldRateLimit"
   int inflight = 0;
   int64_t calls = 0;
   double calls_per_sec = 0;

@@ -69,6 +69,35 @@ TEST_F(LoadClientTest, ErrorsAreCountedWithTheFirstOne) {
   EXPECT_NE(ToJson(r).find("first_error"), std::string::npos);
 }
 
+TEST_F(LoadClientTest, TheLeaseRoundTripAcquiresAndCommits) {
+  limiter_->SetResourceDefaults("chat", {Limit::PerMinute("rpm", 1'000'000)});
+  LoadOptions o = Options("http", server_->http_port());
+  o.lease_resource = "chat";
+  const LoadResult r = RunLoad(o);
+  EXPECT_EQ(r.errors, 0) << r.first_error;
+  EXPECT_GT(r.ok, 0);
+  EXPECT_EQ(r.over_limit, 0);
+  EXPECT_NE(r.call.find("lease"), std::string::npos);
+  // Every measured round trip took a token (the warm-up's took some more;
+  // the clock stands still, so nothing refilled).
+  int64_t taken = 0;
+  for (const char* key : {"k0", "k1", "k2"}) {
+    taken += 1'000'000 - limiter_->Available(key, "chat").at("rpm");
+  }
+  EXPECT_GE(taken, r.ok);
+  // A drained bucket: every round trip refused.
+  limiter_->SetResourceDefaults("tiny", {Limit::PerMinute("rpm", 1)});
+  o.lease_resource = "tiny";
+  const LoadResult refused = RunLoad(o);
+  EXPECT_EQ(refused.ok, 0);
+  EXPECT_GT(refused.over_limit, 0);
+  EXPECT_EQ(refused.errors, 0) << refused.first_error;
+  o.lease_limit = "no such";  // a bad name: every call an error, the first kept
+  const LoadResult bad = RunLoad(o);
+  EXPECT_GT(bad.errors, 0);
+  EXPECT_NE(bad.first_error.find("acquire: HTTP 400"), std::string::npos) << bad.first_error;
+}
+
 TEST(LoadClientOptionsTest, BadTargetsAreRefused) {
   LoadOptions o;
   o.target = "tcp://127.0.0.1:1";
@@ -76,6 +105,9 @@ TEST(LoadClientOptionsTest, BadTargetsAreRefused) {
   o.target = "grpc://nohost";
   EXPECT_THROW(RunLoad(o), std::invalid_argument);
   o.target = "grpc://127.0.0.1:1";
+  o.lease_resource = "chat";  // leases are HTTP only
+  EXPECT_THROW(RunLoad(o), std::invalid_argument);
+  o.lease_resource.clear();
   o.inflight = 0;
   EXPECT_THROW(RunLoad(o), std::invalid_argument);
 }
