@@ -41,9 +41,11 @@
 // atomic across threads and processes; reads of typed items run in one
 // deferred read transaction, so the row and its typed rows are one snapshot.
 // WriteBuckets runs natively on the typed tables (no item decoded or
-// encoded on the warm path), one transaction per write with its usage
-// windows. The file is put in WAL mode with synchronous=NORMAL: a commit
-// survives a process crash; the last commits may be lost on power failure.
+// encoded on the warm path); concurrent calls share one transaction (group
+// commit), each write with its usage windows in its own savepoint. The file
+// is put in WAL mode with synchronous=NORMAL: a commit survives a process
+// crash; the last commits may be lost on power failure. The store runs the
+// WAL checkpoints itself, after a write released the writers' locks.
 //
 // Thread safety: safe for concurrent use. Each call borrows a connection from
 // a small pool owned by the store (a connection and its cached prepared
