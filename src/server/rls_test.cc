@@ -3,6 +3,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 
+#include "limiter/keys.h"
 #include "server/server_test_util.h"
 
 namespace zae::server::testing {
@@ -193,6 +194,12 @@ TEST_F(ServerTest, ContendedClientsNeverOverAdmitAndTcEqualsAdmitted) {
   EXPECT_EQ(admitted.load(), 50);
   EXPECT_EQ(refused.load(), 70);
   EXPECT_EQ(limiter_->Available("hot", "api").at("rpm"), 0);
+  // The bucket's consumption counter, read from the store: exactly what was
+  // admitted (milli-tokens), none of the refusals.
+  const auto bucket =
+      limiter_->store().Get(keys::Bucket(limiter_->namespace_id(), "hot", "api", 0), true);
+  ASSERT_TRUE(bucket);
+  EXPECT_EQ(bucket->at("b_rpm_tc").as_number(), int64_t{admitted.load()} * 1000);
 }
 
 TEST_F(ServerTest, GrpcHealthTurnsNotServingWhenDraining) {

@@ -135,7 +135,7 @@ def http(method, url, body=None, raw=None):
 class Server:
     """One `zae-limiter serve` on its own fresh SQLite store and free ports."""
 
-    def __init__(self, name):
+    def __init__(self, name, serve_args=(), global_args=(), channel_credentials=None):
         self.dir = os.path.join(TMP.name, name)
         os.makedirs(self.dir)
         self.store = "sqlite://" + os.path.join(self.dir, "zae.db")
@@ -150,19 +150,23 @@ class Server:
         cli(self.store, "resource", "set-defaults", "gpt-4", "-l", "rpm:10/min", "-l", "tpm:1000/min")
         self.stderr = open(os.path.join(self.dir, "stderr.log"), "w+")
         self.proc = subprocess.Popen(
-            [BINARY, "--store", self.store, "serve",
+            [BINARY, "--store", self.store] + list(global_args) + ["serve",
              "--grpc-listen", "127.0.0.1:%d" % self.grpc_port,
              "--http-listen", "127.0.0.1:%d" % self.http_port,
-             "--config", self.rules, "--drain-seconds", "1"],
+             "--config", self.rules, "--drain-seconds", "1"] + list(serve_args),
             stdout=subprocess.DEVNULL, stderr=self.stderr)
         self.channel = None
+        self.tls = channel_credentials is not None
         try:
             self._wait_healthy()
         except BaseException:
             self.kill()
             raise
         import grpc
-        self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.grpc_port)
+        if self.tls:
+            self.channel = grpc.secure_channel("127.0.0.1:%d" % self.grpc_port, channel_credentials)
+        else:
+            self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.grpc_port)
         grpc.channel_ready_future(self.channel).result(timeout=10)
         self.rls = rls_pb2_grpc.RateLimitServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
@@ -177,6 +181,15 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited with %d:\n%s" % (self.proc.returncode, self.log()))
+            if self.tls:
+                # TLS listeners: wait for the port; the tests speak TLS themselves.
+                try:
+                    socket.create_connection(("127.0.0.1", self.http_port), timeout=1).close()
+                    return
+                except OSError:
+                    pass
+                time.sleep(0.05)
+                continue
             try:
                 if http("GET", self.base + "/healthz")[0] == 200:
                     return
@@ -441,6 +454,243 @@ class DrainTest(unittest.TestCase):
         except subprocess.TimeoutExpired:
             self.fail("server still running 10 s after SIGTERM\n" + srv.log())
         self.assertEqual(rc, 0, srv.log())
+
+
+class DrainUnderLoadTest(unittest.TestCase):
+    """SIGTERM with calls streaming in: every admitted call is answered, every
+    answered OK is counted in the store (tc), and the process exits 0."""
+
+    def test_nothing_lost(self):
+        import grpc
+        import sqlite3
+        srv = Server("drain-load")
+        try:
+            ok = [0] * 4
+            stop = threading.Event()
+
+            def caller(i):
+                req = request("gateway", descriptor(("api_key", "z1"), ("limit", "tpm"), hits=1))
+                while not stop.is_set():
+                    try:
+                        r = srv.rls.ShouldRateLimit(req, timeout=5)
+                    except grpc.RpcError:
+                        return  # the listener is gone: nothing more is admitted
+                    if r.overall_code == OK:
+                        ok[i] += 1
+            threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(0.5)
+            srv.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = srv.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.fail("server still running 15 s after SIGTERM\n" + srv.log())
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+            self.assertEqual(rc, 0, srv.log())
+            self.assertGreater(sum(ok), 0)
+            db = sqlite3.connect(srv.store[len("sqlite://"):])
+            rows = db.execute("SELECT tc FROM bucket_limits WHERE name = 'tpm' AND pk LIKE ?",
+                              ("%#z1#gpt-4#%",)).fetchall()
+            db.close()
+            self.assertEqual(len(rows), 1, rows)
+            self.assertEqual(rows[0][0], sum(ok) * 1000,
+                             "tokens counted vs OK answers (milli-tokens)")
+        finally:
+            srv.kill()
+
+
+def metric(base, name, labels):
+    """The value of one sample of /metrics, parsed by prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+    text = http("GET", base + "/metrics")[2].decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
+
+
+class ReloadTest(unittest.TestCase):
+    """The rule file is reloaded when it changes and on SIGHUP; a bad one keeps the old rules."""
+
+    def setUp(self):
+        self.server = Server("reload")
+
+    def tearDown(self):
+        self.server.kill()
+
+    def wait_for(self, predicate, what):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        self.fail("%s within 5 s\n%s" % (what, self.server.log()))
+
+    def test_change_then_bad_file_then_sighup(self):
+        srv = self.server
+        call = lambda: srv.rls.ShouldRateLimit(
+            request("batch", descriptor(("user", "r1"))), timeout=5)
+        # `batch` is not configured yet: OK without a limit.
+        self.assertFalse(call().statuses[0].HasField("current_limit"))
+        with open(srv.rules, "a") as f:
+            f.write("  - name: batch\n    rules:\n      - match: [user]\n"
+                    "        entity: $user\n        resource: api\n        limit: rpm\n")
+        self.wait_for(lambda: call().statuses[0].HasField("current_limit"),
+                      "the changed file was not applied")
+        # api is 3/min; the probe above used one or more: drain it.
+        codes = [call().overall_code for _ in range(4)]
+        self.assertEqual(codes[-1], OVER_LIMIT, codes)
+        good = metric(srv.base, "zae_config_reloads_total", {"result": "success"})
+        self.assertGreaterEqual(good, 1)
+
+        with open(srv.rules, "w") as f:
+            f.write("domains: [this is not: a rule file\n")
+        self.wait_for(lambda: (metric(srv.base, "zae_config_reloads_total",
+                                      {"result": "failure"}) or 0) >= 1,
+                      "the bad file was not refused")
+        self.assertEqual(call().overall_code, OVER_LIMIT, "the old rules must stay")
+
+        with open(srv.rules, "w") as f:
+            f.write(RULES)  # back to the start: no `batch`
+        srv.proc.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: not call().statuses[0].HasField("current_limit"),
+                      "SIGHUP did not apply the file")
+
+
+class StoreUnavailableTest(unittest.TestCase):
+    """A store that cannot answer within the deadline: UNAVAILABLE under block, OK under allow.
+
+    The SQLite store is made unavailable by holding its writers' lock
+    (a POSIX lock on <path>-lock, as another process's writer would) past
+    the call's deadline (--timeout 0.3)."""
+
+    def run_with(self, policy):
+        import fcntl
+        import grpc
+        srv = Server("unavailable-" + policy, serve_args=["--on-unavailable", policy],
+                     global_args=["--timeout", "0.3"])
+        try:
+            call = lambda key: srv.rls.ShouldRateLimit(
+                request("gateway", descriptor(("api_key", key))), timeout=5)
+            self.assertEqual(call("u1").overall_code, OK)
+            with open(srv.store[len("sqlite://"):] + "-lock", "r+") as lock:
+                fcntl.lockf(lock, fcntl.LOCK_EX)
+                try:
+                    if policy == "block":
+                        with self.assertRaises(grpc.RpcError) as cm:
+                            call("u2")
+                        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+                        status, _, body = http("POST", srv.base + "/v1/acquire",
+                                               {"entity_id": "u2", "resource": "api",
+                                                "consume": {"rpm": 1}})
+                        self.assertEqual(status, 503, body)
+                        self.assertIn("error", json.loads(body))
+                    else:
+                        r = call("u2")
+                        self.assertEqual(r.overall_code, OK, r)
+                finally:
+                    fcntl.lockf(lock, fcntl.LOCK_UN)
+            self.assertEqual(call("u3").overall_code, OK, "the store is back")
+            errors = metric(srv.base, "zae_store_errors_total", {})
+            self.assertGreaterEqual(errors or 0, 1 if policy == "block" else 0)
+        finally:
+            srv.kill()
+
+    def test_block_answers_unavailable(self):
+        self.run_with("block")
+
+    def test_allow_answers_ok(self):
+        self.run_with("allow")
+
+
+class TlsTest(unittest.TestCase):
+    """TLS and mTLS on both listeners, certificates made with openssl here."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = os.path.join(TMP.name, "certs")
+        os.makedirs(cls.dir)
+        script = """
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 \
+              -subj /CN=zae-py-ca
+            printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+              -out server.pem -days 1 -extfile san.ext
+            openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=client
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+              -out client.pem -days 1
+        """
+        r = subprocess.run(["sh", "-ec", script], cwd=cls.dir, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("openssl failed: " + r.stderr)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def read(self, name):
+        with open(self.path(name), "rb") as f:
+            return f.read()
+
+    def https(self, srv, client_cert):
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.path("ca.pem"))
+        if client_cert:
+            ctx.load_cert_chain(self.path("client.pem"), self.path("client.key"))
+        with urllib.request.urlopen("https://127.0.0.1:%d/healthz" % srv.http_port,
+                                    context=ctx, timeout=5) as r:
+            return r.status
+
+    def test_tls(self):
+        import grpc
+        creds = grpc.ssl_channel_credentials(root_certificates=self.read("ca.pem"))
+        srv = Server("tls", serve_args=["--tls-cert", self.path("server.pem"),
+                                        "--tls-key", self.path("server.key")],
+                     channel_credentials=creds)
+        try:
+            r = srv.rls.ShouldRateLimit(request("gateway", descriptor(("api_key", "t1"))), timeout=5)
+            self.assertEqual(r.overall_code, OK)
+            self.assertEqual(self.https(srv, client_cert=False), 200)
+            # Plaintext gRPC on the TLS port fails.
+            plain = grpc.insecure_channel("127.0.0.1:%d" % srv.grpc_port)
+            with self.assertRaises(grpc.RpcError):
+                rls_pb2_grpc.RateLimitServiceStub(plain).ShouldRateLimit(
+                    request("gateway", descriptor(("api_key", "t1"))), timeout=2)
+            plain.close()
+        finally:
+            srv.kill()
+
+    def test_mutual_tls(self):
+        import grpc
+        import ssl
+        with_cert = grpc.ssl_channel_credentials(
+            root_certificates=self.read("ca.pem"), private_key=self.read("client.key"),
+            certificate_chain=self.read("client.pem"))
+        srv = Server("mtls", serve_args=["--tls-cert", self.path("server.pem"),
+                                         "--tls-key", self.path("server.key"),
+                                         "--tls-client-ca", self.path("ca.pem")],
+                     channel_credentials=with_cert)
+        try:
+            r = srv.rls.ShouldRateLimit(request("gateway", descriptor(("api_key", "t2"))), timeout=5)
+            self.assertEqual(r.overall_code, OK)
+            self.assertEqual(self.https(srv, client_cert=True), 200)
+            # Without a client certificate: refused on both listeners.
+            no_cert = grpc.secure_channel(
+                "127.0.0.1:%d" % srv.grpc_port,
+                grpc.ssl_channel_credentials(root_certificates=self.read("ca.pem")))
+            with self.assertRaises(grpc.RpcError) as cm:
+                rls_pb2_grpc.RateLimitServiceStub(no_cert).ShouldRateLimit(
+                    request("gateway", descriptor(("api_key", "t2"))), timeout=2)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            no_cert.close()
+            with self.assertRaises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+                self.https(srv, client_cert=False)
+        finally:
+            srv.kill()
 
 
 def main():
