@@ -86,6 +86,15 @@ class DynamoDbStore final : public Store {
   // All requests in flight at once; completes on an I/O thread.
   void WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback done) override;
   bool OnCompletionThread() const override;
+  // Typed bucket writes without an Item: each write's UpdateItem body is
+  // written from it and its answer read into its outputs
+  // (src/store/dynamodb/bucket_request.h); the write ledger and the
+  // resolution of lost answers are those of every other write. Shapes the
+  // typed form does not cover (usage windows, more than 16 limits, a limit
+  // named twice) take the generic Update; with usage windows that is a
+  // transaction, sent from the calling thread (never an I/O thread).
+  void WriteBuckets(BucketWrite* writes, size_t count) override;
+  void WriteBucketsAsync(BucketWrite* writes, size_t count, WriteBucketsCallback done) override;
   TransactResult Transact(const std::vector<WriteOp>& ops) override;
   void BatchWrite(const std::vector<WriteOp>& puts_or_deletes) override;
   QueryPage Query(const QueryRequest& request) override;
@@ -111,6 +120,9 @@ class DynamoDbStore final : public Store {
   // resolved by a read (write_outcome.h). `done` runs on an I/O thread.
   void WriteOneAsync(WriteOp op, std::chrono::steady_clock::time_point deadline,
                      std::function<void(WriteResult*, std::exception_ptr)> done);
+  // One typed bucket write (TypedBucketWriteApplies), the same way.
+  void WriteBucketAsync(BucketWrite* w, std::chrono::steady_clock::time_point deadline,
+                        std::function<void(std::exception_ptr)> done);
 
   DynamoDbOptions options_;
   std::string region_, endpoint_;  // as resolved, for Describe()

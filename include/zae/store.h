@@ -362,6 +362,17 @@ class Store {
   // maps each write to its Update (store::BucketWriteAsUpdate) and runs
   // Write / WriteEach / Transact; the embedded stores override it.
   virtual void WriteBuckets(BucketWrite* writes, size_t count);
+  // WriteBuckets, completing through `done`: exactly once, with a null
+  // error when every write's outputs are set, else with the first
+  // StoreError after all writes finished. `writes` and everything they point
+  // at must stay valid until `done` runs. With capabilities().async_io
+  // `done` runs on the store's I/O thread (see WriteEachAsync for what it
+  // may do there); otherwise inline, before this returns. A malformed write
+  // (null pointers) fails with ValidationError through `done`, after the
+  // others ran, as in WriteBuckets. The default runs WriteBuckets inline; DynamoDB sends each
+  // write's UpdateItem built straight from it (src/store/dynamodb/bucket_request.h).
+  using WriteBucketsCallback = std::function<void(std::exception_ptr error)>;
+  virtual void WriteBucketsAsync(BucketWrite* writes, size_t count, WriteBucketsCallback done);
   // A handle that speeds up WriteBuckets on this key; nullptr when the
   // backend has none. Valid for the store's lifetime; thread-safe.
   virtual std::shared_ptr<BucketHandle> OpenBucket(const ItemKey& key);

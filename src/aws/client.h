@@ -188,6 +188,20 @@ class DynamoClient {
     return future;
   }
 
+  // The lean form of Async for a caller that writes the JSON body itself
+  // and reads only what it needs of the answer (the DynamoDB store's typed
+  // bucket writes): `body` is sent as `op` with the same signing, retries,
+  // deadline and error mapping; `done` runs on an I/O thread with the raw
+  // 200 body or the error. The caller parses the body, and reports the
+  // ConsumedCapacity it found with RecordWriteUnits.
+  using RawDone = std::function<void(std::string&& body, std::exception_ptr error)>;
+  void AsyncRaw(Op op, std::string body, RawDone done) {
+    Submit(op, std::move(body), std::move(done));
+  }
+  void RecordCapacityUnits(Op op, double capacity_units) {
+    RecordCapacity(op, {ConsumedCapacity{{}, capacity_units, 0, 0}});
+  }
+
   // Sends every request concurrently and waits for all; results in order.
   std::vector<Result> ExecuteAll(std::vector<Request> requests);
   // Sends every request concurrently; `done` runs once, on an I/O thread,

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "limiter/rate_limiter_impl.h"
+#include "store/bucket_write.h"
 
 namespace zae {
 
@@ -64,6 +65,7 @@ void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::stri
     ValidateAcquire(op->entity_id, op->resource, op->consume, op->options);
     // As the synchronous Acquire decides (acquire.cc).
     if (options_.speculative_writes && !op->options.overdraft) {
+      if (WarmAsync(op, now)) return;
       attempt = FastBegin(op->entity_id, op->resource, op->consume, now);
     }
   } catch (...) {
@@ -80,29 +82,152 @@ void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::stri
   writer_->WriteAsync(
       std::move(ops), 1, now,
       [op, shared_attempt, now](BucketWriter::Outcome* out, std::exception_ptr error) {
-        RateLimiterImpl& self = *op->self;
-        if (error) {
-          // The policy may read the store: decide off the I/O thread.
-          self.ContinueBlocking(op, shared_attempt, nullptr, error, false, now);
-          return;
-        }
-        bool needs_block = false;
-        std::optional<AcquireResult> result;
-        try {
-          result = self.FastFinish(*shared_attempt, *out, op->entity_id, op->resource, op->consume,
-                                   op->options.limits, now, /*may_block=*/false, &needs_block);
-        } catch (...) {
-          error = std::current_exception();
-        }
-        if (!error && result) {
-          self.FinishAsync(op, std::move(result), nullptr);
-          return;
-        }
-        // FastFinish runs again off the I/O thread only when it asked to.
-        auto outcome =
-            needs_block ? std::make_shared<BucketWriter::Outcome>(std::move(*out)) : nullptr;
-        self.ContinueBlocking(op, shared_attempt, std::move(outcome), error, needs_block, now);
+        op->self->FastWritten(op, shared_attempt, out, error, now);
       });
+}
+
+void RateLimiterImpl::FastWritten(const std::shared_ptr<AsyncAcquire>& op,
+                                  std::shared_ptr<FastAttempt> attempt, BucketWriter::Outcome* out,
+                                  std::exception_ptr error, int64_t now) {
+  if (error) {
+    // The policy may read the store: decide off the I/O thread.
+    ContinueBlocking(op, std::move(attempt), nullptr, error, false, now);
+    return;
+  }
+  bool needs_block = false;
+  std::optional<AcquireResult> result;
+  try {
+    result = FastFinish(*attempt, *out, op->entity_id, op->resource, op->consume,
+                        op->options.limits, now, /*may_block=*/false, &needs_block);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (!error && result) {
+    FinishAsync(op, std::move(result), nullptr);
+    return;
+  }
+  // FastFinish runs again off the I/O thread only when it asked to.
+  auto outcome = needs_block ? std::make_shared<BucketWriter::Outcome>(std::move(*out)) : nullptr;
+  ContinueBlocking(op, std::move(attempt), std::move(outcome), error, needs_block, now);
+}
+
+// The state of one typed warm acquire across its round trip.
+struct RateLimiterImpl::AsyncWarm {
+  static constexpr size_t kMax = kMaxWarmLimits + 1;  // and the hidden wcu limit
+  std::shared_ptr<AsyncAcquire> op;
+  std::shared_ptr<const WarmBucket> warm;
+  size_t app = 0;  // app limits; deltas[app] is wcu when the store shards
+  BucketLimitDelta deltas[kMax];
+  BucketLimitView views[kMax];
+  int64_t amounts[kMax] = {};
+  BucketWrite w;
+  int64_t now = 0;
+};
+
+bool RateLimiterImpl::WarmAsync(const std::shared_ptr<AsyncAcquire>& op, int64_t now) {
+  if (options_.config_cache_ttl_seconds <= 0 || op->consume.empty() || writer_->inline_usage()) {
+    return false;
+  }
+  std::shared_ptr<const WarmBucket> warm = FindWarm(op->entity_id, op->resource);
+  if (!warm || warm->verified_until < now) return false;
+  auto a = std::make_shared<AsyncWarm>();
+  a->op = op;
+  a->now = now;
+  const size_t n = warm->limits.size();
+  size_t named = 0;
+  // As WarmPath: every limit guarded, names the bucket lacks and bad
+  // amounts go to the generic path.
+  for (size_t i = 0; i < n; ++i) {
+    auto it = op->consume.find(warm->limits[i].name);
+    a->amounts[i] = it == op->consume.end() ? 0 : it->second;
+    if (it != op->consume.end()) ++named;
+    if (a->amounts[i] < 0 || a->amounts[i] > kMaxLimitValue) return false;
+    const int64_t m = ToMilli(a->amounts[i]);
+    a->deltas[i] = BucketLimitDelta{warm->limits[i].name, m, true, m};
+  }
+  if (named != op->consume.size()) return false;
+  a->app = n;
+  size_t count = n;
+  if (caps_.sharding) {
+    // The reference's write-capacity limit, as FastUpdate writes it.
+    a->deltas[count++] = BucketLimitDelta{kWcuLimitName, 1000, true, 1000, false};
+  }
+  a->w.key = &warm->bucket.key;
+  a->w.handle = warm->bucket.handle.get();
+  a->w.limits = a->deltas;
+  a->w.limit_count = count;
+  a->w.ttl_after = FloorDiv(now, 1000);
+  a->w.views = a->views;
+  a->warm = std::move(warm);
+  try {
+    store_->WriteBucketsAsync(&a->w, 1, [a](std::exception_ptr error) {
+      a->op->self->WarmAsyncDone(a, std::move(error));
+    });
+  } catch (...) {
+    FinishAsync(op, std::nullopt, std::current_exception());
+  }
+  return true;
+}
+
+void RateLimiterImpl::WarmAsyncDone(const std::shared_ptr<AsyncWarm>& a, std::exception_ptr error) {
+  const WarmBucket& wb = *a->warm;
+  const std::shared_ptr<AsyncAcquire>& op = a->op;
+  auto state_of = [&](size_t i) {
+    const BucketLimitView& v = a->views[i];
+    return BucketState{v.tk, a->w.rf, v.cp, v.ra, v.rp, v.tc};
+  };
+  if (!error && a->w.ok()) {
+    if (a->w.shard_count != 1) {  // sharded by another client: the generic path from now on
+      ForgetWarm(op->entity_id, op->resource);
+      LearnShardCount(op->entity_id, op->resource, a->w.shard_count);
+    }
+    std::optional<AcquireResult> result;
+    try {
+      Lease lease(writer_.get(), a->warm, false);
+      for (size_t i = 0; i < a->app; ++i) lease.AddSlot(&wb.limits[i], state_of(i), a->amounts[i]);
+      result.emplace(std::move(lease));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (!error) {
+      FinishAsync(op, std::move(result), nullptr);
+      return;
+    }
+  }
+  // Anything else is decided exactly as the generic fast path decides: from
+  // the item the write saw (rebuilt from its views), or from the error.
+  auto attempt = std::make_shared<FastAttempt>();
+  FastTarget target{op->entity_id, {}, 0, 1};
+  for (size_t i = 0; i < a->app; ++i) target.names.insert(wb.limits[i].name);
+  attempt->targets.push_back(std::move(target));
+  for (const auto& [name, amount] : op->consume) attempt->consume_names.insert(name);
+  attempt->entity_known = true;
+  if (error) {
+    FastWritten(op, std::move(attempt), nullptr, std::move(error), a->now);
+    return;
+  }
+  BucketWriter::Outcome out;
+  WriteResult seen{WriteStatus::kConditionFailed, std::nullopt};
+  if (a->w.exists) {
+    Item item{{"PK", Value(wb.bucket.key.pk)},
+              {"SK", Value(wb.bucket.key.sk)},
+              {"rf", Value(a->w.rf)},
+              {"shard_count", Value(a->w.shard_count)}};
+    for (size_t i = 0; i < a->w.limit_count; ++i) {
+      const BucketLimitView& v = a->views[i];
+      if (!v.present) continue;
+      const std::string_view name = a->deltas[i].name;
+      item[store::BucketAttr(name, "tk")] = Value(v.tk);
+      item[store::BucketAttr(name, "cp")] = Value(v.cp);
+      item[store::BucketAttr(name, "ra")] = Value(v.ra);
+      item[store::BucketAttr(name, "rp")] = Value(v.rp);
+      if (v.tc) item[store::BucketAttr(name, "tc")] = Value(*v.tc);
+    }
+    seen.item = std::move(item);
+  }
+  out.results.push_back(std::move(seen));
+  out.applied.push_back(false);
+  FastWritten(op, std::move(attempt), &out, nullptr, a->now);
 }
 
 void RateLimiterImpl::ContinueBlocking(std::shared_ptr<AsyncAcquire> op,

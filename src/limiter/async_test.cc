@@ -149,8 +149,9 @@ TEST_P(AsyncTest, StoreFailureFollowsThePolicy) {
   l->SetResourceDefaults("gpt-4", {Limit::PerMinute("rpm", 10)});
   l->Acquire("k", "gpt-4", {{"rpm", 1}}).lease().Commit();  // warm: the fast path fails first
 
-  // The warm write fails, and every call after it: the store is down.
-  faulty->FailNth(write_op(), 1, StoreError("injected write failure"), /*down=*/true);
+  // The warm write fails, and every call after it: the store is down. A
+  // warm acquire is a typed bucket write on every store.
+  faulty->FailNth(StoreOp::kWriteBuckets, 1, StoreError("injected write failure"), /*down=*/true);
   try {
     l->AcquireAsync("k", "gpt-4", {{"rpm", 1}}, {.on_unavailable = OnUnavailable::kBlock}).get();
     ADD_FAILURE() << "no error under block";

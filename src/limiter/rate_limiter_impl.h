@@ -285,6 +285,18 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
                             const std::string& entity_id, const std::string& resource);
 
   struct AsyncAcquire;
+  struct AsyncWarm;
+  // The warm acquire of an asynchronous call on a store with async_io (a
+  // DynamoDB bucket this process verified): one typed write
+  // (Store::WriteBucketsAsync), no Update or Item on success; a failed
+  // write is decided by the generic fast path from the item it saw. False
+  // when it does not apply (then the generic fast path runs).
+  bool WarmAsync(const std::shared_ptr<AsyncAcquire>& op, int64_t now);
+  void WarmAsyncDone(const std::shared_ptr<AsyncWarm>& a, std::exception_ptr error);
+  // What follows the fast path's writes of an asynchronous acquire (on the
+  // I/O thread): the decision, or the blocking rest on the pool.
+  void FastWritten(const std::shared_ptr<AsyncAcquire>& op, std::shared_ptr<FastAttempt> attempt,
+                   BucketWriter::Outcome* out, std::exception_ptr error, int64_t now);
   // Store failures (StoreError, store.h) follow on_unavailable; anything
   // else, bad input, denials-as-errors and bugs alike, propagates: only
   // store failures may become admits.

@@ -45,9 +45,13 @@ std::shared_ptr<const RateLimiterImpl::WarmBucket> RateLimiterImpl::FindWarm(
 
 void RateLimiterImpl::RememberWarm(const std::string& entity, const std::string& resource,
                                    const std::set<std::string>& names, int64_t verified_until) {
-  // Sharded buckets (DynamoDB's default) keep the generic fast path: its
-  // drained-shard retries and doubling decide from whole items.
-  if (caps_.sharding || names.empty() || names.size() > kMaxWarmLimits) return;
+  // Sharded buckets (DynamoDB's default) keep the generic fast path in the
+  // synchronous API: its drained-shard retries and doubling decide from
+  // whole items. The asynchronous one (WarmAsync, async.cc) writes them
+  // typed and hands a failed write to that generic decision.
+  if ((caps_.sharding && !caps_.async_io) || names.empty() || names.size() > kMaxWarmLimits) {
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     auto e = entities_.find(entity);

@@ -127,6 +127,16 @@ namespace zae {
 
 std::shared_ptr<BucketHandle> Store::OpenBucket(const ItemKey&) { return nullptr; }
 
+void Store::WriteBucketsAsync(BucketWrite* writes, size_t count, WriteBucketsCallback done) {
+  std::exception_ptr error;
+  try {
+    WriteBuckets(writes, count);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  done(error);
+}
+
 void Store::WriteBuckets(BucketWrite* writes, size_t count) {
   // Without usage windows: one UpdateItem each (overlapped by WriteEach).
   // With them: one transaction per write, so the bucket and its snapshots

@@ -134,6 +134,17 @@ class FaultyStore final : public Store {
     Enter(StoreOp::kQuery);
     return inner_->Query(r);
   }
+  // The asynchronous form counts as WriteBuckets too; an injected failure
+  // arrives through `done`, as the store's own would.
+  void WriteBucketsAsync(BucketWrite* writes, size_t count, WriteBucketsCallback done) override {
+    try {
+      Enter(StoreOp::kWriteBuckets);
+    } catch (...) {
+      done(std::current_exception());
+      return;
+    }
+    inner_->WriteBucketsAsync(writes, count, std::move(done));
+  }
   void WriteBuckets(BucketWrite* writes, size_t count) override {
     Enter(StoreOp::kWriteBuckets);
     inner_->WriteBuckets(writes, count);

@@ -5,6 +5,7 @@
 #include <future>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -14,6 +15,8 @@
 #include "aws/errors.h"
 #include "core/deadline.h"
 #include "store/apply.h"
+#include "store/bucket_write.h"
+#include "store/dynamodb/bucket_request.h"
 #include "store/dynamodb/write_outcome.h"
 #include "zae/bucket.h"
 #include "zae/errors.h"
@@ -67,50 +70,6 @@ aws::Item ToAwsItem(const Item& item) {
   return out;
 }
 
-// An integer N, clamped to the int64 range (DynamoDB's ADD does not
-// saturate; the contract does). Anything else throws StoreError.
-int64_t ParseNumber(const std::string& n) {
-  size_t i = 0;
-  const bool neg = !n.empty() && n[0] == '-';
-  if (neg || (!n.empty() && n[0] == '+')) i = 1;
-  if (i >= n.size()) throw StoreError("DynamoDB: malformed number '" + n + "'");
-  // Accept "123", "-5", and an integral value written with a fraction of zeros.
-  size_t end = n.size();
-  const size_t dot = n.find('.');
-  if (dot != std::string::npos) {
-    for (size_t j = dot + 1; j < n.size(); ++j) {
-      if (n[j] != '0') throw StoreError("DynamoDB: non-integer number '" + n + "'");
-    }
-    end = dot;
-  }
-  if (i >= end) throw StoreError("DynamoDB: malformed number '" + n + "'");
-  // Magnitude as uint64 with overflow detection.
-  uint64_t mag = 0;
-  bool overflow = false;
-  for (size_t j = i; j < end; ++j) {
-    const char c = n[j];
-    if (c < '0' || c > '9') throw StoreError("DynamoDB: non-integer number '" + n + "'");
-    const auto digit = static_cast<uint64_t>(c - '0');
-    if (!overflow) {
-      if (mag > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
-        overflow = true;
-      } else {
-        mag = mag * 10 + digit;
-      }
-    }
-  }
-  constexpr auto kMax = std::numeric_limits<int64_t>::max();
-  constexpr auto kMin = std::numeric_limits<int64_t>::min();
-  constexpr auto kMaxMag = static_cast<uint64_t>(kMax);
-  if (neg) {
-    if (overflow || mag > kMaxMag + 1) return kMin;
-    if (mag == kMaxMag + 1) return kMin;
-    return -static_cast<int64_t>(mag);
-  }
-  if (overflow || mag > kMaxMag) return kMax;
-  return static_cast<int64_t>(mag);
-}
-
 Value FromAttr(const AV& a) {
   switch (a.type()) {
     case AV::Type::kNull:
@@ -118,7 +77,7 @@ Value FromAttr(const AV& a) {
     case AV::Type::kBool:
       return Value(a.boolean());
     case AV::Type::kN:
-      return Value(ParseNumber(a.n()));
+      return Value(store::dynamodb::ParseDynamoNumber(a.n()));
     case AV::Type::kS:
       return Value(a.s());
     case AV::Type::kSS: {
@@ -886,6 +845,196 @@ void DynamoDbStore::WriteEachAsync(std::vector<WriteOp> ops, WriteEachCallback d
       join->done(&join->out, nullptr);
     });
   }
+}
+
+namespace {
+
+// One typed bucket write on its way (bucket_request.h). An answer that was
+// lost is resolved as every write's is: a WriteJob of the Update the write
+// is (store::BucketWriteAsUpdate) takes over its ledger entry.
+struct BucketJob {
+  aws::DynamoClient* client;
+  store::WriteLedger* ledger;
+  const std::string* table;
+  BucketWrite* w;
+  store::SentWrite sent;
+  DeadlineClock::time_point deadline;
+  std::function<void(std::exception_ptr)> done;
+};
+
+void SetBucketOutputs(BucketWrite& w, WriteStatus status, const Item* item) {
+  w.status = status;
+  w.exists = status == WriteStatus::kOk || item != nullptr;
+  store::ReadBucketOutputs(w, item);
+}
+
+void OnBucketAnswer(const std::shared_ptr<BucketJob>& job, std::string&& answer,
+                    std::exception_ptr error) {
+  BucketWrite& w = *job->w;
+  if (!error) {
+    store::dynamodb::BucketAnswer a;
+    if (store::dynamodb::ReadBucketUpdateAnswer(answer, w, &a)) {
+      if (a.capacity_units != 0) {
+        job->client->RecordCapacityUnits(aws::Op::kUpdateItem, a.capacity_units);
+      }
+      job->ledger->EndNumbers(job->sent, a.numbers, a.number_count, a.numbers_known);
+      job->done(nullptr);
+      return;
+    }
+    // A 200 was applied whatever its body says: unreadable, the outcome is
+    // unknown (as the generic client reports it).
+    error = std::make_exception_ptr(aws::OutcomeUnknown("UpdateItem: unreadable answer", 200));
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const aws::ConditionalCheckFailed& e) {
+    try {
+      const std::optional<Item> old = FromAwsItem(e.item());
+      SetBucketOutputs(w, WriteStatus::kConditionFailed, old ? &*old : nullptr);
+      job->ledger->End(job->sent, old ? &*old : nullptr);
+      job->done(nullptr);
+    } catch (...) {
+      job->ledger->End(job->sent, nullptr);
+      job->done(std::current_exception());
+    }
+    return;
+  } catch (...) {
+  }
+  if (IsOutcomeUnknown(error)) {
+    auto resolve = std::make_shared<WriteJob>();
+    resolve->client = job->client;
+    resolve->ledger = job->ledger;
+    resolve->table = job->table;
+    Update u = store::BucketWriteAsUpdate(w);
+    u.return_new = u.return_old_on_failure = true;
+    resolve->op = std::move(u);
+    resolve->sent = job->sent;
+    resolve->deadline = job->deadline;
+    resolve->resolutions = 1;
+    resolve->cause = error;
+    resolve->done = [job](WriteResult* r, std::exception_ptr e) {
+      if (e) {
+        job->done(std::move(e));
+        return;
+      }
+      SetBucketOutputs(*job->w, r->status, r->item ? &*r->item : nullptr);
+      job->done(nullptr);
+    };
+    ResolveJob(std::move(resolve));
+    return;
+  }
+  job->ledger->End(job->sent, nullptr);
+  job->done(std::move(error));
+}
+
+}  // namespace
+
+void DynamoDbStore::WriteBucketAsync(BucketWrite* w, DeadlineClock::time_point deadline,
+                                     std::function<void(std::exception_ptr)> done) {
+  auto job = std::make_shared<BucketJob>();
+  job->client = client_.get();
+  job->ledger = ledger_.get();
+  job->table = &options_.table;
+  job->w = w;
+  job->deadline = deadline;
+  job->done = std::move(done);
+  // The attributes the write ADDs, in BucketWriteAsUpdate's order (what
+  // resolving it compares), spelled once into one buffer.
+  std::string spelled;
+  size_t ends[2 * store::dynamodb::kMaxTypedLimits];
+  size_t n = 0;
+  for (size_t l = 0; l < w->limit_count; ++l) {
+    if (w->limits[l].consume_milli == 0) continue;
+    for (const char* field : {"tk", "tc"}) {
+      spelled += store::BucketAttr(w->limits[l].name, field);
+      ends[n++] = spelled.size();
+    }
+  }
+  std::string_view adds[2 * store::dynamodb::kMaxTypedLimits];
+  for (size_t i = 0; i < n; ++i) {
+    const size_t begin = i == 0 ? 0 : ends[i - 1];
+    adds[i] = std::string_view(spelled).substr(begin, ends[i] - begin);
+  }
+  job->sent = ledger_->BeginAdds(*w->key, adds, n);
+  std::string body = store::dynamodb::BucketUpdateBody(
+      options_.table, *w, client_->config().default_return_consumed_capacity);
+  DeadlineScope scope(deadline);
+  client_->AsyncRaw(aws::Op::kUpdateItem, std::move(body),
+                    [job](std::string&& answer, std::exception_ptr error) {
+                      OnBucketAnswer(job, std::move(answer), std::move(error));
+                    });
+}
+
+void DynamoDbStore::WriteBucketsAsync(BucketWrite* writes, size_t count,
+                                      WriteBucketsCallback done) {
+  if (count > 0 && !writes) {
+    done(std::make_exception_ptr(ValidationError("writes", "", "null with a non-zero count")));
+    return;
+  }
+  struct Join {
+    std::atomic<size_t> left{0};
+    std::mutex mu;
+    std::exception_ptr first;
+    WriteBucketsCallback done;
+    void Fail(std::exception_ptr e) {
+      std::lock_guard lock(mu);
+      if (!first) first = std::move(e);
+    }
+  };
+  auto join = std::make_shared<Join>();
+  join->done = std::move(done);
+  // Malformed writes fail alone, after the others ran (as WriteBuckets).
+  std::vector<bool> send(count, false);
+  size_t typed = 0;
+  for (size_t i = 0; i < count; ++i) {
+    try {
+      store::ValidateBucketWrite(writes[i], /*usage_keys=*/true);
+    } catch (...) {
+      join->Fail(std::current_exception());
+      continue;
+    }
+    if (store::dynamodb::TypedBucketWriteApplies(writes[i])) {
+      send[i] = true;
+      ++typed;
+      continue;
+    }
+    // The rare shapes: the generic Update (or transaction), synchronously.
+    try {
+      Store::WriteBuckets(&writes[i], 1);
+    } catch (...) {
+      join->Fail(std::current_exception());
+    }
+  }
+  if (typed == 0) {
+    join->done(join->first);
+    return;
+  }
+  join->left = typed;
+  const auto deadline = CurrentDeadline();
+  for (size_t i = 0; i < count; ++i) {
+    if (!send[i]) continue;
+    WriteBucketAsync(&writes[i], deadline, [join](std::exception_ptr e) {
+      if (e) join->Fail(std::move(e));
+      if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+      join->done(join->first);  // every write is accounted for
+    });
+  }
+}
+
+void DynamoDbStore::WriteBuckets(BucketWrite* writes, size_t count) {
+  if (aws::OnIoThread()) {
+    throw StoreError("DynamoDB write: a blocking call on an I/O thread would deadlock", false);
+  }
+  std::promise<void> result;
+  std::future<void> future = result.get_future();
+  WriteBucketsAsync(writes, count, [&result](std::exception_ptr e) {
+    if (e) {
+      result.set_exception(std::move(e));
+    } else {
+      result.set_value();
+    }
+  });
+  future.get();
 }
 
 bool DynamoDbStore::OnCompletionThread() const { return aws::OnIoThread(); }

@@ -107,9 +107,18 @@ WriteVerdict Judge(const WriteOp& op, const SentWrite& sent, const Item* now) {
 }
 
 SentWrite WriteLedger::Begin(const WriteOp& op) {
+  if (std::holds_alternative<ConditionCheck>(op)) return {};  // writes nothing
+  const Update* u = std::get_if<Update>(&op);
+  std::vector<std::string_view> adds;
+  if (u) {
+    adds.reserve(u->add.size());
+    for (const auto& [attr, delta] : u->add) adds.push_back(attr);
+  }
+  return BeginAdds(KeyOfOp(op), adds.data(), u ? adds.size() : kNotAnUpdate);
+}
+
+SentWrite WriteLedger::BeginAdds(const ItemKey& key, const std::string_view* adds, size_t n) {
   SentWrite s;
-  if (std::holds_alternative<ConditionCheck>(op)) return s;  // writes nothing
-  ItemKey key = KeyOfOp(op);
   s.key_hash = WriteKeyHash(key);
   Stripe& st = stripes_[s.key_hash % kStripes];
   std::lock_guard lock(st.mu);
@@ -120,17 +129,17 @@ SentWrite WriteLedger::Begin(const WriteOp& op) {
   if (e.pk != key.pk || e.sk != key.sk) {
     if (e.in_flight != 0) return s;  // a hash collision with a live item: untracked
     e = Entry{};
-    e.pk = std::move(key.pk);
-    e.sk = std::move(key.sk);
+    e.pk = key.pk;
+    e.sk = key.sk;
   }
   s.alone = e.in_flight == 0;
-  const Update* u = std::get_if<Update>(&op);
-  if (u && s.alone && e.known) {
+  if (n != kNotAnUpdate && s.alone && e.known) {
     s.have_before = true;
-    s.before.reserve(u->add.size());
-    for (const auto& [attr, delta] : u->add) {
+    s.before.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const std::string_view attr = adds[i];
       auto it = std::lower_bound(e.numbers.begin(), e.numbers.end(), attr,
-                                 [](const auto& n, const std::string& a) { return n.first < a; });
+                                 [](const auto& x, std::string_view a) { return x.first < a; });
       s.before.push_back(it != e.numbers.end() && it->first == attr
                              ? std::optional<int64_t>(it->second)
                              : std::nullopt);
@@ -144,6 +153,18 @@ SentWrite WriteLedger::Begin(const WriteOp& op) {
 
 void WriteLedger::End(const SentWrite& sent, const Item* after) {
   if (!sent.tracked) return;
+  std::vector<Number> numbers;
+  if (after) {
+    for (const auto& [attr, v] : *after) {  // std::map: sorted by name
+      if (v.is_number()) numbers.emplace_back(attr, v.as_number());
+    }
+  }
+  EndNumbers(sent, numbers.data(), numbers.size(), after != nullptr);
+}
+
+void WriteLedger::EndNumbers(const SentWrite& sent, const Number* numbers, size_t count,
+                             bool known) {
+  if (!sent.tracked) return;
   Stripe& st = stripes_[sent.key_hash % kStripes];
   std::lock_guard lock(st.mu);
   auto it = st.entries.find(sent.key_hash);
@@ -152,22 +173,16 @@ void WriteLedger::End(const SentWrite& sent, const Item* after) {
   --e.in_flight;
   // Only a write that overlapped no other of this process's knows the
   // item's latest state from its own answer.
-  if (!after || !sent.alone || e.epoch != sent.epoch || e.in_flight != 0) {
+  if (!known || !sent.alone || e.epoch != sent.epoch || e.in_flight != 0) {
     e.known = false;
     return;
   }
-  size_t n = 0;
-  for (const auto& [attr, v] : *after) {  // std::map: sorted by name
-    if (!v.is_number()) continue;
-    if (n < e.numbers.size()) {
-      if (e.numbers[n].first != attr) e.numbers[n].first = attr;
-      e.numbers[n].second = v.as_number();
-    } else {
-      e.numbers.emplace_back(attr, v.as_number());
-    }
-    ++n;
+  // Reuses the entry's strings: the names rarely change between writes.
+  e.numbers.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (e.numbers[i].first != numbers[i].first) e.numbers[i].first = numbers[i].first;
+    e.numbers[i].second = numbers[i].second;
   }
-  e.numbers.resize(n);
   e.known = true;
 }
 

@@ -37,6 +37,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -63,9 +64,16 @@ class WriteLedger {
  public:
   // Before sending `op` (a Put, Update or Delete; checks are not tracked).
   SentWrite Begin(const WriteOp& op);
+  // The same for an Update of `key` that ADDs to `adds[0..n)`, in order
+  // (the typed bucket write, which builds no Update).
+  SentWrite BeginAdds(const ItemKey& key, const std::string_view* adds, size_t n);
   // The write got a definite answer (or gave up): `after` is the item it
   // left (its ALL_NEW, or the resolving read), nullptr when not known.
   void End(const SentWrite& sent, const Item* after);
+  // The same with the item's number attributes, sorted by name (nullptr:
+  // not known).
+  using Number = std::pair<std::string_view, int64_t>;
+  void EndNumbers(const SentWrite& sent, const Number* numbers, size_t n, bool known);
   // The item was written some other way (a transaction): what this process
   // knew of it is stale.
   void Invalidate(const ItemKey& key);
@@ -84,6 +92,7 @@ class WriteLedger {
     mutable std::mutex mu;
     std::unordered_map<uint64_t, Entry> entries;
   };
+  static constexpr size_t kNotAnUpdate = SIZE_MAX;  // BeginAdds' n for a Put or Delete
   static constexpr size_t kStripes = 16;
   // Past this many items per stripe the stripe forgets them all: a bounded
   // memory, at the price of "unknown" for a write sent just then.
