@@ -66,6 +66,13 @@ void Number(JsonWriter& j, int64_t n) {
   j.EndObject();
 }
 
+// A member of an object, or nullptr. (Const values only: clang's C++20
+// mode finds RapidJSON's mutable iterator comparisons ambiguous.)
+const rapidjson::Value* Member(const rapidjson::Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
 // The limit and field an attribute name is, among w's limits; false for
 // any other attribute.
 bool LimitField(const BucketWrite& w, std::string_view attr, size_t* limit, int* field) {
@@ -298,24 +305,24 @@ bool ReadBucketUpdateAnswer(std::string& body, BucketWrite& w, BucketAnswer* ans
     answer->number_count = 0;
     answer->numbers_known = true;
     answer->capacity_units = 0;
-    if (auto cc = doc.FindMember("ConsumedCapacity"); cc != doc.MemberEnd()) {
-      if (!cc->value.IsObject()) return false;
-      if (auto u = cc->value.FindMember("CapacityUnits");
-          u != cc->value.MemberEnd() && u->value.IsNumber()) {
-        answer->capacity_units = u->value.GetDouble();
+    const rapidjson::Value& root = doc;
+    if (const rapidjson::Value* cc = Member(root, "ConsumedCapacity")) {
+      if (!cc->IsObject()) return false;
+      if (const rapidjson::Value* u = Member(*cc, "CapacityUnits"); u && u->IsNumber()) {
+        answer->capacity_units = u->GetDouble();
       }
     }
-    auto attrs = doc.FindMember("Attributes");
-    if (attrs == doc.MemberEnd()) return true;  // nothing asked for comes back empty
-    if (!attrs->value.IsObject()) return false;
+    const rapidjson::Value* attrs = Member(root, "Attributes");
+    if (!attrs) return true;  // nothing asked for comes back empty
+    if (!attrs->IsObject()) return false;
     bool tk_seen[kMaxTypedLimits] = {};
-    for (auto& m : attrs->value.GetObject()) {
+    for (const auto& m : attrs->GetObject()) {
       if (!m.value.IsObject()) return false;
-      auto n = m.value.FindMember("N");
-      if (n == m.value.MemberEnd()) continue;  // not a number attribute
-      if (!n->value.IsString()) return false;
+      const rapidjson::Value* n = Member(m.value, "N");
+      if (!n) continue;  // not a number attribute
+      if (!n->IsString()) return false;
       const std::string_view name(m.name.GetString(), m.name.GetStringLength());
-      const int64_t value = ParseDynamoNumber({n->value.GetString(), n->value.GetStringLength()});
+      const int64_t value = ParseDynamoNumber({n->GetString(), n->GetStringLength()});
       if (answer->number_count < BucketAnswer::kMaxNumbers) {
         answer->numbers[answer->number_count++] = {name, value};
       } else {
