@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace zae;
   std::string body(reinterpret_cast<const char*>(data), size);
   const ItemKey key{"ns/BUCKET#e#r#0", "#STATE"};
-  BucketLimitDelta limits[3] = {{"rpm", 1000, true, 1000}, {"a_b", 1, false, 0}, {"wcu", 1, true, 1}};
+  BucketLimitDelta limits[3] = {
+      {"rpm", 1000, true, 1000}, {"a_b", 1, false, 0}, {"wcu", 1, true, 1}};
   BucketLimitView views[3];
   BucketWrite w;
   w.key = &key;
