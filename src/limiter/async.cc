@@ -134,18 +134,7 @@ bool RateLimiterImpl::WarmAsync(const std::shared_ptr<AsyncAcquire>& op, int64_t
   a->op = op;
   a->now = now;
   const size_t n = warm->limits.size();
-  size_t named = 0;
-  // As WarmPath: every limit guarded, names the bucket lacks and bad
-  // amounts go to the generic path.
-  for (size_t i = 0; i < n; ++i) {
-    auto it = op->consume.find(warm->limits[i].name);
-    a->amounts[i] = it == op->consume.end() ? 0 : it->second;
-    if (it != op->consume.end()) ++named;
-    if (a->amounts[i] < 0 || a->amounts[i] > kMaxLimitValue) return false;
-    const int64_t m = ToMilli(a->amounts[i]);
-    a->deltas[i] = BucketLimitDelta{warm->limits[i].name, m, true, m};
-  }
-  if (named != op->consume.size()) return false;
+  if (!WarmDeltas(*warm, op->consume, a->deltas, a->amounts)) return false;
   a->app = n;
   size_t count = n;
   if (caps_.sharding) {
@@ -172,20 +161,10 @@ bool RateLimiterImpl::WarmAsync(const std::shared_ptr<AsyncAcquire>& op, int64_t
 void RateLimiterImpl::WarmAsyncDone(const std::shared_ptr<AsyncWarm>& a, std::exception_ptr error) {
   const WarmBucket& wb = *a->warm;
   const std::shared_ptr<AsyncAcquire>& op = a->op;
-  auto state_of = [&](size_t i) {
-    const BucketLimitView& v = a->views[i];
-    return BucketState{v.tk, a->w.rf, v.cp, v.ra, v.rp, v.tc};
-  };
   if (!error && a->w.ok()) {
-    if (a->w.shard_count != 1) {  // sharded by another client: the generic path from now on
-      ForgetWarm(op->entity_id, op->resource);
-      LearnShardCount(op->entity_id, op->resource, a->w.shard_count);
-    }
     std::optional<AcquireResult> result;
     try {
-      Lease lease(writer_.get(), a->warm, false);
-      for (size_t i = 0; i < a->app; ++i) lease.AddSlot(&wb.limits[i], state_of(i), a->amounts[i]);
-      result.emplace(std::move(lease));
+      result.emplace(WarmLease(a->warm, a->w, a->views, a->amounts, op->entity_id, op->resource));
     } catch (...) {
       error = std::current_exception();
     }

@@ -278,6 +278,17 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
   // one BucketWrite, no config read, no Item. nullopt when it does not apply
   // (then the generic paths run) or, with *to_slow, when the slow path must
   // refill or re-create the bucket.
+  // The warm write's deltas for `consume` on `warm` (every limit guarded,
+  // consumed or not: a limit in debt blocks, as on the slow path), and the
+  // amounts per limit; false when the warm path does not apply (a name the
+  // bucket lacks, a bad amount: the generic path validates them).
+  static bool WarmDeltas(const WarmBucket& warm, const Amounts& consume, BucketLimitDelta* deltas,
+                         int64_t* amounts);
+  // The lease of a successful warm write (`views`: the write's, one per
+  // limit of `warm`); a bucket another client sharded leaves the warm path.
+  AcquireResult WarmLease(std::shared_ptr<const WarmBucket> warm, const BucketWrite& w,
+                          const BucketLimitView* views, const int64_t* amounts,
+                          const std::string& entity_id, const std::string& resource);
   std::optional<AcquireResult> WarmPath(const std::string& entity_id, const std::string& resource,
                                         const Amounts& consume, int64_t now, bool* to_slow);
   // The on_unavailable policy applied to a store failure inside acquire.

@@ -81,6 +81,37 @@ void RateLimiterImpl::ForgetWarm(const std::string& entity, const std::string& r
   if (it != s.map.end()) s.map.erase(it);
 }
 
+bool RateLimiterImpl::WarmDeltas(const WarmBucket& warm, const Amounts& consume,
+                                 BucketLimitDelta* deltas, int64_t* amounts) {
+  size_t named = 0;
+  for (size_t i = 0; i < warm.limits.size(); ++i) {
+    auto it = consume.find(warm.limits[i].name);
+    amounts[i] = it == consume.end() ? 0 : it->second;
+    if (it != consume.end()) ++named;
+    if (amounts[i] < 0 || amounts[i] > kMaxLimitValue) return false;
+    const int64_t m = ToMilli(amounts[i]);
+    deltas[i] = BucketLimitDelta{warm.limits[i].name, m, true, m};
+  }
+  return named == consume.size();
+}
+
+AcquireResult RateLimiterImpl::WarmLease(std::shared_ptr<const WarmBucket> warm,
+                                         const BucketWrite& w, const BucketLimitView* views,
+                                         const int64_t* amounts, const std::string& entity_id,
+                                         const std::string& resource) {
+  if (w.shard_count != 1) {  // sharded by another client: the generic path from now on
+    ForgetWarm(entity_id, resource);
+    LearnShardCount(entity_id, resource, w.shard_count);
+  }
+  const WarmBucket* wb = warm.get();
+  Lease lease(writer_.get(), std::move(warm), false);  // no second refcount increment
+  for (size_t i = 0; i < wb->limits.size(); ++i) {
+    const BucketLimitView& v = views[i];
+    lease.AddSlot(&wb->limits[i], BucketState{v.tk, w.rf, v.cp, v.ra, v.rp, v.tc}, amounts[i]);
+  }
+  return AcquireResult(std::move(lease));
+}
+
 std::optional<AcquireResult> RateLimiterImpl::WarmPath(const std::string& entity_id,
                                                        const std::string& resource,
                                                        const Amounts& consume, int64_t now,
@@ -97,19 +128,7 @@ std::optional<AcquireResult> RateLimiterImpl::WarmPath(const std::string& entity
   BucketLimitDelta* deltas = delta_buf.v;
   BucketLimitView* views = view_buf.v;
   int64_t amounts[kMaxWarmLimits];
-  size_t named = 0;
-  // Every limit is guarded, consumed or not: a limit in debt blocks, as on
-  // the slow path. Names the bucket lacks, and bad amounts, go to the
-  // generic path, which validates them.
-  for (size_t i = 0; i < n; ++i) {
-    auto it = consume.find(warm->limits[i].name);
-    amounts[i] = it == consume.end() ? 0 : it->second;
-    if (it != consume.end()) ++named;
-    if (amounts[i] < 0 || amounts[i] > kMaxLimitValue) return std::nullopt;
-    const int64_t m = ToMilli(amounts[i]);
-    deltas[i] = BucketLimitDelta{warm->limits[i].name, m, true, m};
-  }
-  if (named != consume.size()) return std::nullopt;
+  if (!WarmDeltas(*warm, consume, deltas, amounts)) return std::nullopt;
   BucketWrite w;
   w.limits = deltas;
   w.limit_count = n;
@@ -120,16 +139,7 @@ std::optional<AcquireResult> RateLimiterImpl::WarmPath(const std::string& entity
   auto state_of = [&](size_t i) {
     return BucketState{views[i].tk, w.rf, views[i].cp, views[i].ra, views[i].rp, views[i].tc};
   };
-  if (w.ok()) {
-    if (w.shard_count != 1) {  // sharded by another client: the generic path from now on
-      ForgetWarm(entity_id, resource);
-      LearnShardCount(entity_id, resource, w.shard_count);
-    }
-    const WarmBucket* wb = warm.get();
-    Lease lease(writer_.get(), std::move(warm), false);  // no second refcount increment
-    for (size_t i = 0; i < n; ++i) lease.AddSlot(&wb->limits[i], state_of(i), amounts[i]);
-    return AcquireResult(std::move(lease));
-  }
+  if (w.ok()) return WarmLease(std::move(warm), w, views, amounts, entity_id, resource);
   *to_slow = true;
   if (!w.exists) {
     // The bucket is gone (deleted or expired): the slow path makes it.
