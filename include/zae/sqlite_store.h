@@ -169,7 +169,8 @@ class SqliteStore final : public Store {
   // runs there, holding every writer of this process behind its fsyncs.
   struct WalState {
     std::atomic<bool> due{false};
-    std::atomic<int> at_pages{1000};  // checkpoint once the WAL is this big
+    std::atomic<bool> running{false};  // a checkpoint is under way
+    std::atomic<int> at_pages{1000};   // checkpoint once the WAL is this big
   };
   static constexpr int kCheckpointPages = 1000;  // SQLite's default threshold
   void MaybeCheckpoint();

@@ -1061,22 +1061,42 @@ auto SqliteStore::RunWrite(F&& body) {
 
 void SqliteStore::MaybeCheckpoint() {
   if (!wal_.due.exchange(false, std::memory_order_relaxed)) return;
+  // One checkpointer at a time: commits go on while it copies, and each of
+  // them past the threshold asks again. A second checkpoint beside the
+  // first only gets SQLITE_BUSY (SQLite's checkpoint lock), and used to
+  // count as a failure that asked for another one after every commit.
+  if (wal_.running.exchange(true, std::memory_order_acquire)) return;
   // PASSIVE: copies what no reader still needs, waits for nobody, and runs
   // beside this process's and other processes' writers. A checkpoint that
   // could not finish (a reader pinned old frames) is tried again once the
   // WAL grew by another threshold, not after every commit.
+  //
+  // The bulk (and its fsyncs) is copied outside the writers' locks. But
+  // under a steady stream of writes, frames are appended while it copies,
+  // so the WAL is never wholly copied when the next writer starts, SQLite
+  // never rewinds it, and it grows without bound. So the few frames written
+  // meanwhile are copied under the writers' locks: the next writer then
+  // finds the WAL copied and starts it again from the beginning.
   try {
     Lease conn(*this);
     int log = 0, copied = 0;
-    const int rc =
+    int rc =
         sqlite3_wal_checkpoint_v2(conn->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    wal_.at_pages.store(
-        rc == SQLITE_OK && copied == log ? kCheckpointPages : log + kCheckpointPages,
-        std::memory_order_relaxed);
+    if (rc == SQLITE_OK && copied == log) {
+      WriterLock writer(write_mu_);
+      FileLock file_lock(lock_fd_);
+      rc = sqlite3_wal_checkpoint_v2(conn->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    }
+    // SQLITE_BUSY: another process is checkpointing; the next commit past
+    // the threshold tries again.
+    if (rc == SQLITE_OK) {
+      wal_.at_pages.store(copied == log ? kCheckpointPages : log + kCheckpointPages,
+                          std::memory_order_relaxed);
+    }
   } catch (const StoreError&) {
-    // No connection now: the next commit past the threshold tries again.
-    wal_.due.store(true, std::memory_order_relaxed);
+    // No connection or lock now: the next commit past the threshold tries again.
   }
+  wal_.running.store(false, std::memory_order_release);
 }
 
 template <class F>
