@@ -26,8 +26,13 @@
 // CommitAsync/RollbackAsync do what their synchronous forms do and complete
 // through a callback or a std::future (poll it with wait_for(0s), or wait).
 // Acquire is the same implementation run on the calling thread.
-//   - Memory and SQLite stores complete inline: the callback has run (the
-//     future is ready) when the call returns.
+//   - Memory completes inline: the callback has run (the future is ready)
+//     when the call returns. So does SQLite, except for a warm acquire (a
+//     bucket the limiter wrote before, limits cached): its one write is
+//     queued for the store's writer thread, which commits everything queued
+//     meanwhile in one transaction, so few threads keep many acquires in
+//     flight and share the commit (SqliteStore::WriteBucketsAsync). A
+//     refusal that a refill may lift continues on the pool below.
 //   - DynamoDB: a warm acquire is one request, sent and completed on the
 //     client's I/O threads: no thread waits for it, so one thread keeps
 //     many acquires in flight. What needs more than that request (the
@@ -35,11 +40,13 @@
 //     shard moves, store errors and the on_unavailable policy, Available)
 //     continues on the limiter's pool of `async_threads` threads.
 //   - The callback runs on the thread that completed the call (the caller's
-//     thread inline, a DynamoDB I/O thread, or a pool thread), or is handed
-//     to RateLimiterOptions::executor when one is set. On an I/O thread it
-//     must be short and must not block: synchronous calls of the limiter, a
-//     Lease or the store throw StoreError there instead of deadlocking;
-//     starting more asynchronous calls is fine.
+//     thread inline, a DynamoDB I/O thread, SQLite's writer thread, or a
+//     pool thread), or is handed to RateLimiterOptions::executor when one
+//     is set. On an I/O thread it must be short and must not block:
+//     synchronous calls of the limiter, a Lease or the store throw
+//     StoreError there instead of deadlocking; starting more asynchronous
+//     calls is fine. On SQLite's writer thread synchronous calls work, but
+//     hold up the queued writes while they run.
 //   - Errors arrive as the exception_ptr (the future rethrows it): the same
 //     types the synchronous form throws, input errors included.
 //   - Ownership: each call keeps the limiter's state and the store alive
@@ -134,7 +141,8 @@ struct RateLimiterOptions {
   // Empty: they run on the thread that completed the call.
   std::function<void(std::function<void()>)> executor;
   // Threads (1..64) that continue asynchronous calls needing more than one
-  // DynamoDB round trip; started on first use, only on stores with async_io.
+  // DynamoDB round trip (or, on SQLite, a queued write's refusal that a
+  // refill may lift); started on first use.
   int async_threads = 2;
   // The deadline of each Acquire, Available, TimeUntilAvailable and lease
   // Commit/Rollback (and their asynchronous forms): every store call,

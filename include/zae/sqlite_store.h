@@ -42,7 +42,8 @@
 // deferred read transaction, so the row and its typed rows are one snapshot.
 // WriteBuckets runs natively on the typed tables (no item decoded or
 // encoded on the warm path); concurrent calls share one transaction (group
-// commit), each write with its usage windows in its own savepoint. The file
+// commit), each write with its usage windows in its own savepoint;
+// WriteBucketsAsync queues them for a writer thread that does the same. The file
 // is put in WAL mode with synchronous=NORMAL: a commit survives a process
 // crash; the last commits may be lost on power failure. The store runs the
 // WAL checkpoints itself, after a write released the writers' locks.
@@ -66,10 +67,12 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "zae/store.h"
@@ -97,7 +100,11 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   std::string Describe() const override { return "sqlite:" + path_; }
-  Capabilities capabilities() const override { return {}; }
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.async_bucket_writes = true;
+    return c;
+  }
   void Provision(const ProvisionOptions& options) override;
 
   std::optional<Item> Get(const ItemKey& key, bool consistent = false) override;
@@ -115,6 +122,15 @@ class SqliteStore final : public Store {
   // independent of the others; a call returns once its group committed. A
   // write's error fails that write only; a failed commit fails the group.
   void WriteBuckets(BucketWrite* writes, size_t count) override;
+  // Queues the writes for the store's writer thread (started on the first
+  // call) and returns. The thread writes what is queued as WriteBuckets
+  // groups it (up to 128 writes per transaction, each on its own), then
+  // runs each call's `done` on itself, in queue order, after the group
+  // committed and the writers' locks were released. `done` may call any
+  // method of this store (synchronous writes queue as usual) but holds up
+  // the queued writes while it runs, so it should be short. The store's
+  // destructor writes what is still queued and runs its callbacks first.
+  void WriteBucketsAsync(BucketWrite* writes, size_t count, WriteBucketsCallback done) override;
   int64_t DeleteExpired(int64_t now_seconds) override;
   StoreStats stats() const override;
   void ResetStats() override;
@@ -188,6 +204,14 @@ class SqliteStore final : public Store {
   std::mutex batch_mu_;
   BucketBatch* batch_head_ = nullptr;
   BucketBatch* batch_tail_ = nullptr;
+  // WriteBucketsAsync's queue (heap-allocated batches, owned by the queue)
+  // and the writer thread that drains it. Shared with the thread: the last
+  // reference to the store may go in one of the callbacks the thread runs,
+  // and the thread must then stop without touching the store.
+  struct AsyncQueue;
+  void AsyncWriterLoop(const std::shared_ptr<AsyncQueue>& q);
+  std::shared_ptr<AsyncQueue> async_;
+  std::thread async_writer_;
 
   const std::string path_;
   const SqliteOptions opts_;

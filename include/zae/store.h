@@ -216,6 +216,11 @@ struct Capabilities {
   // answers and completes on the store's I/O thread (DynamoDB). Otherwise
   // it completes inline, before it returns.
   bool async_io = false;
+  // WriteBucketsAsync returns before its writes are done and completes on
+  // a thread of the store: the I/O thread with async_io (DynamoDB), the
+  // writer thread that groups queued writes into one transaction (SQLite).
+  // Otherwise it completes inline.
+  bool async_bucket_writes = false;
   // The store deletes items whose `ttl` has passed by itself.
   bool native_ttl = false;
   // Usage snapshots come from the store's change stream (an aggregator

@@ -1,10 +1,13 @@
 // The asynchronous API (rate_limiter.h, "Asynchronous API"). On stores that
-// answer inline (memory, SQLite) an asynchronous call is the synchronous
-// one followed by its callback. On stores with async_io (DynamoDB) a warm
-// acquire is the fast path's writes sent with Store::WriteEachAsync and
-// decided on the I/O thread (FastFinish without blocking); whatever needs
-// another store call continues on the limiter's WorkPool, where blocking
-// is allowed, with the same code the synchronous Acquire runs.
+// answer inline (memory) an asynchronous call is the synchronous one
+// followed by its callback. On SQLite (async_bucket_writes) a warm acquire
+// is one typed write queued for the store's writer thread, which groups the
+// queued writes into one transaction; the rest is synchronous, inline. On
+// stores with async_io (DynamoDB) a warm acquire is one typed write (or the
+// fast path's writes sent with Store::WriteEachAsync) decided on the I/O
+// thread (FastFinish without blocking). Whatever needs another store call
+// continues on the limiter's WorkPool, where blocking is allowed, with the
+// same code the synchronous Acquire runs.
 #include <utility>
 
 #include "limiter/rate_limiter_impl.h"
@@ -37,15 +40,19 @@ void RateLimiterImpl::FinishAsync(const std::shared_ptr<AsyncAcquire>& op,
 void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::string& resource,
                                    const Amounts& consume, const AcquireOptions& options,
                                    RateLimiter::AcquireCallback done) {
-  if (!caps_.async_io) {
+  auto run_inline = [this](const std::string& e, const std::string& r, const Amounts& c,
+                           const AcquireOptions& o, const RateLimiter::AcquireCallback& cb) {
     std::optional<AcquireResult> result;
     std::exception_ptr error;
     try {
-      result.emplace(Acquire(entity_id, resource, consume, options));
+      result.emplace(Acquire(e, r, c, o));
     } catch (...) {
       error = std::current_exception();
     }
-    writer_->DeliverResult(done, std::move(result), error);
+    writer_->DeliverResult(cb, std::move(result), error);
+  };
+  if (!caps_.async_io && !caps_.async_bucket_writes) {
+    run_inline(entity_id, resource, consume, options, done);
     return;
   }
   std::chrono::milliseconds timeout = options_.timeout;
@@ -66,10 +73,15 @@ void RateLimiterImpl::AcquireAsync(const std::string& entity_id, const std::stri
     // As the synchronous Acquire decides (acquire.cc).
     if (options_.speculative_writes && !op->options.overdraft) {
       if (WarmAsync(op, now)) return;
-      attempt = FastBegin(op->entity_id, op->resource, op->consume, now);
+      if (caps_.async_io) attempt = FastBegin(op->entity_id, op->resource, op->consume, now);
     }
   } catch (...) {
     FinishAsync(op, std::nullopt, std::current_exception());
+    return;
+  }
+  if (!caps_.async_io) {
+    // Only warm writes are queued (SQLite): the rest is the synchronous call.
+    run_inline(op->entity_id, op->resource, op->consume, op->options, op->done);
     return;
   }
   if (!attempt) {
@@ -121,11 +133,15 @@ struct RateLimiterImpl::AsyncWarm {
   BucketLimitView views[kMax];
   int64_t amounts[kMax] = {};
   BucketWrite w;
+  std::shared_ptr<const std::vector<Update>> usage;  // w's usage templates
   int64_t now = 0;
 };
 
 bool RateLimiterImpl::WarmAsync(const std::shared_ptr<AsyncAcquire>& op, int64_t now) {
-  if (options_.config_cache_ttl_seconds <= 0 || op->consume.empty() || writer_->inline_usage()) {
+  // Usage windows ride along on SQLite's queued writes; DynamoDB would
+  // write them through the generic (blocking) path, so the fast path does.
+  if (options_.config_cache_ttl_seconds <= 0 || op->consume.empty() ||
+      (writer_->inline_usage() && caps_.async_io)) {
     return false;
   }
   std::shared_ptr<const WarmBucket> warm = FindWarm(op->entity_id, op->resource);
@@ -141,12 +157,11 @@ bool RateLimiterImpl::WarmAsync(const std::shared_ptr<AsyncAcquire>& op, int64_t
     // The reference's write-capacity limit, as FastUpdate writes it.
     a->deltas[count++] = BucketLimitDelta{kWcuLimitName, 1000, true, 1000, false};
   }
-  a->w.key = &warm->bucket.key;
-  a->w.handle = warm->bucket.handle.get();
   a->w.limits = a->deltas;
   a->w.limit_count = count;
   a->w.ttl_after = FloorDiv(now, 1000);
   a->w.views = a->views;
+  a->usage = writer_->PrepareBucketWrite(a->w, warm->bucket, /*events=*/1, now);
   a->warm = std::move(warm);
   try {
     store_->WriteBucketsAsync(&a->w, 1, [a](std::exception_ptr error) {

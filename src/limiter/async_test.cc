@@ -1,9 +1,11 @@
 // The asynchronous API (rate_limiter.h "Asynchronous API", lease.h) on
-// every store: memory and SQLite complete inline, DynamoDB Local completes
-// on the client's I/O threads with many calls in flight from one thread.
+// every store: memory completes inline, SQLite inline or (a warm acquire)
+// on its writer thread, DynamoDB Local on the client's I/O threads, with
+// many calls in flight from one thread.
 // Store failures come from FaultyStore (store/faulty_store.h), which
 // forwards to the real store and fails the call it is told to.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +18,7 @@
 #include "limiter/limiter_test_util.h"
 #include "store/faulty_store.h"
 #include "zae/errors.h"
+#include "zae/sqlite_store.h"
 
 namespace zae::testing {
 namespace {
@@ -114,7 +117,8 @@ TEST_P(AsyncTest, WarmAcquiresCompleteOnTheStoresThreadOrInline) {
   limiter().AcquireAsync("k", "gpt-4", {{"rpm", 1}}, Into(o));
   Wait(*o);
   ASSERT_TRUE(o->result && o->result->allowed());
-  if (async_store()) {
+  // DynamoDB's I/O thread or SQLite's writer thread; memory: inline.
+  if (store_->capabilities().async_bucket_writes) {
     EXPECT_NE(o->thread, std::this_thread::get_id());
   } else {
     EXPECT_EQ(o->thread, std::this_thread::get_id());
@@ -284,6 +288,39 @@ TEST_P(AsyncTest, SyncCallInsideACallbackFailsInsteadOfDeadlocking) {
   } else {
     EXPECT_EQ(what, "allowed");
   }
+}
+
+// SQLite: warm acquires in flight from one thread queue for the writer
+// thread and share commits. The first of them waits on a lock held by
+// another connection, so the rest surely queue behind it.
+TEST(SqliteAsync, WarmAcquiresInFlightShareCommits) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  auto store = std::make_shared<SqliteStore>(path);
+  RateLimiterOptions options;
+  options.timeout = kTestTimeout;
+  auto limiter = RateLimiter::Open(store, options);
+  limiter->SetResourceDefaults("gpt-4", {Limit::PerMinute("rpm", 40)});
+  ASSERT_TRUE(limiter->Acquire("k", "gpt-4", {{"rpm", 1}}).allowed());  // warm
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const int64_t commits0 = store->commits();
+  std::vector<std::future<AcquireResult>> in_flight;
+  in_flight.push_back(limiter->AcquireAsync("k", "gpt-4", {{"rpm", 1}}));
+  std::this_thread::sleep_for(300ms);
+  for (int i = 0; i < 49; ++i)
+    in_flight.push_back(limiter->AcquireAsync("k", "gpt-4", {{"rpm", 1}}));
+  for (auto& f : in_flight) EXPECT_EQ(f.wait_for(0s), std::future_status::timeout);
+  ASSERT_EQ(sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  int allowed = 0;
+  for (auto& f : in_flight) allowed += f.get().allowed() ? 1 : 0;
+  EXPECT_EQ(allowed, 39);  // 40 per minute, one taken before
+  // The first write alone, then the other 49 in one transaction; each
+  // refusal is decided on the pool without another write.
+  EXPECT_EQ(store->commits() - commits0, 2);
+  EXPECT_EQ(limiter->Available("k", "gpt-4")["rpm"], 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, AsyncTest, ::testing::ValuesIn(StoreFactories()), FactoryName);

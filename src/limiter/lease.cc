@@ -139,6 +139,26 @@ std::shared_ptr<const std::vector<Update>> LeaseBucket::UsageTemplates(const std
 
 }  // namespace detail
 
+std::shared_ptr<const std::vector<Update>> BucketWriter::PrepareBucketWrite(
+    BucketWrite& w, const detail::LeaseBucket& bucket, int64_t events, int64_t now) const {
+  w.key = &bucket.key;
+  w.handle = bucket.handle.get();
+  w.usage = nullptr;
+  w.usage_count = 0;
+  w.usage_events = 0;
+  w.usage_window = 0;
+  if (!inline_usage_) return nullptr;
+  bool counts = events != 0;
+  for (size_t l = 0; l < w.limit_count; ++l) counts |= store::UsageTokens(w.limits[l]) != 0;
+  if (!counts) return nullptr;
+  std::shared_ptr<const std::vector<Update>> t = bucket.UsageTemplates(ns_, now);
+  w.usage = t->data();
+  w.usage_count = t->size();
+  w.usage_events = events;
+  w.usage_window = FloorDiv(now, 3'600'000) + 1;  // the templates' hour (0 = no promise)
+  return t;
+}
+
 void BucketWriter::WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* const* buckets,
                                 size_t n, int64_t events, int64_t now) {
   // Keeps this hour's templates alive for the call (a lease writes at most
@@ -146,22 +166,8 @@ void BucketWriter::WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* 
   std::shared_ptr<const std::vector<Update>> inline_templates[4];
   std::vector<std::shared_ptr<const std::vector<Update>>> more_templates;
   for (size_t i = 0; i < n; ++i) {
-    BucketWrite& w = writes[i];
-    w.key = &buckets[i]->key;
-    w.handle = buckets[i]->handle.get();
-    w.usage = nullptr;
-    w.usage_count = 0;
-    w.usage_events = 0;
-    w.usage_window = 0;
-    if (!inline_usage_) continue;
-    bool counts = events != 0;
-    for (size_t l = 0; l < w.limit_count; ++l) counts |= store::UsageTokens(w.limits[l]) != 0;
-    if (!counts) continue;
-    std::shared_ptr<const std::vector<Update>> t = buckets[i]->UsageTemplates(ns_, now);
-    w.usage = t->data();
-    w.usage_count = t->size();
-    w.usage_events = events;
-    w.usage_window = FloorDiv(now, 3'600'000) + 1;  // the templates' hour (0 = no promise)
+    auto t = PrepareBucketWrite(writes[i], *buckets[i], events, now);
+    if (!t) continue;
     if (i < 4) {
       inline_templates[i] = std::move(t);
     } else {

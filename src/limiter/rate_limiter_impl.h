@@ -90,6 +90,11 @@ class BucketWriter {
   // write's key, handle and, with inline usage, the snapshot templates.
   void WriteBuckets(BucketWrite* writes, const detail::LeaseBucket* const* buckets, size_t n,
                     int64_t events, int64_t now);
+  // What WriteBuckets fills in for one write on `bucket`; returns what keeps
+  // its usage templates alive until the write is done (null: none).
+  std::shared_ptr<const std::vector<Update>> PrepareBucketWrite(BucketWrite& w,
+                                                                const detail::LeaseBucket& bucket,
+                                                                int64_t events, int64_t now) const;
   // Write with kIndependent, completing through `done` (Store::WriteEachAsync:
   // on the store's I/O thread, or inline). Embedded stores with inline usage
   // write synchronously, inline.

@@ -494,6 +494,7 @@ Capabilities DynamoDbStore::capabilities() const {
   c.sharding = true;
   c.concurrent_writes = true;
   c.async_io = true;
+  c.async_bucket_writes = true;
   c.native_ttl = true;
   // Usage snapshots come from the table's stream (zae-limiter aggregate),
   // keeping a warm acquire at one UpdateItem.

@@ -1,6 +1,7 @@
 #include "zae/sqlite_store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -918,8 +919,22 @@ void WriteBucketIn(Connection& c, BucketWrite& w) {
 
 }  // namespace
 
+// WriteBucketsAsync's queue (see the header).
+struct SqliteStore::AsyncQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  BucketBatch* head = nullptr;
+  BucketBatch* tail = nullptr;
+  bool idle = false;  // the writer waits on cv
+  bool stop = false;
+  // Set by the store's destructor when it runs on the writer thread (read
+  // only there, so no lock).
+  bool store_gone = false;
+};
+
 SqliteStore::SqliteStore(std::string path, SqliteOptions opts)
     : path_(std::move(path)), opts_(opts) {
+  async_ = std::make_shared<AsyncQueue>();
   if (path_.empty() || path_ == ":memory:" || path_.rfind("file:", 0) == 0) {
     throw StoreError("SqliteStore needs a file path, got '" + path_ +
                      "' (use MemoryStore for an in-memory store)");
@@ -945,6 +960,22 @@ SqliteStore::SqliteStore(std::string path, SqliteOptions opts)
 }
 
 SqliteStore::~SqliteStore() {
+  // The writer thread first: it writes what is queued and runs its
+  // callbacks. Unless this runs on it, in one of those callbacks: then it
+  // stops once that callback returns.
+  {
+    std::lock_guard lock(async_->mu);
+    async_->stop = true;
+  }
+  async_->cv.notify_one();
+  if (async_writer_.joinable()) {
+    if (async_writer_.get_id() == std::this_thread::get_id()) {
+      async_->store_gone = true;
+      async_writer_.detach();
+    } else {
+      async_writer_.join();
+    }
+  }
   {
     // Connections first: they must not outlive the lock they were used under.
     std::lock_guard lock(pool_mu_);
@@ -1392,6 +1423,7 @@ struct SqliteStore::BucketBatch {
   bool done = false;
   BucketBatch* next = nullptr;
   std::condition_variable cv;
+  WriteBucketsCallback on_done;  // WriteBucketsAsync's; then nobody waits on cv
 };
 
 namespace {
@@ -1456,6 +1488,90 @@ void SqliteStore::WriteBuckets(BucketWrite* writes, size_t count) {
   lock.unlock();
   MaybeCheckpoint();  // with the group answered and the next one writing
   if (me.error) std::rethrow_exception(me.error);
+}
+
+void SqliteStore::WriteBucketsAsync(BucketWrite* writes, size_t count, WriteBucketsCallback done) {
+  if (count > 0 && !writes) {
+    done(std::make_exception_ptr(ValidationError("writes", "", "null with a non-zero count")));
+    return;
+  }
+  if (count == 0) {
+    done(nullptr);
+    return;
+  }
+  // Queued, so the caller (a server's event loop) is free at once, and the
+  // writer thread makes one transaction of everything that queued while it
+  // wrote the last one: with many calls in flight the commit is shared
+  // however few threads the callers run on.
+  auto batch = std::make_unique<BucketBatch>();
+  batch->writes = writes;
+  batch->count = count;
+  batch->deadline = CurrentDeadline();
+  batch->on_done = std::move(done);
+  AsyncQueue& q = *async_;
+  bool wake = false;
+  {
+    std::lock_guard lock(q.mu);
+    if (!async_writer_.joinable()) {
+      async_writer_ = std::thread([this, q = async_] { AsyncWriterLoop(q); });
+    }
+    BucketBatch* b = batch.release();  // the queue owns it from here
+    if (q.tail) {
+      q.tail->next = b;
+    } else {
+      q.head = b;
+    }
+    q.tail = b;
+    wake = q.idle;
+  }
+  if (wake) q.cv.notify_one();
+}
+
+void SqliteStore::AsyncWriterLoop(const std::shared_ptr<AsyncQueue>& q) {
+  pthread_setname_np(pthread_self(), "zae-sqlite-w");
+  std::unique_lock lock(q->mu);
+  for (;;) {
+    if (!q->head) {
+      if (q->stop) return;  // stopped with nothing left to write
+      q->idle = true;
+      q->cv.wait(lock, [&] { return q->head || q->stop; });
+      q->idle = false;
+      continue;
+    }
+    BucketBatch* first = q->head;
+    BucketBatch* last = first;
+    size_t calls = 1, total = first->count;
+    auto deadline = first->deadline;
+    while (last->next && total + last->next->count <= kMaxGroupWrites) {
+      last = last->next;
+      ++calls;
+      total += last->count;
+      deadline = std::min(deadline, last->deadline);
+    }
+    q->head = last->next;
+    if (!q->head) q->tail = nullptr;
+    last->next = nullptr;
+    lock.unlock();
+    WriteGroup(first, calls, total, deadline);
+    MaybeCheckpoint();
+    for (BucketBatch* b = first; b;) {
+      std::unique_ptr<BucketBatch> owned(b);
+      b = b->next;
+      owned->on_done(owned->error);
+    }
+    if (q->store_gone) break;  // a callback dropped the last reference: `this` is gone
+    lock.lock();
+  }
+  // Only writes queued without keeping the store alive can be left; their
+  // callers broke the contract, but still hear of it.
+  lock.lock();
+  while (BucketBatch* b = q->head) {
+    std::unique_ptr<BucketBatch> owned(b);
+    q->head = b->next;
+    lock.unlock();
+    owned->on_done(std::make_exception_ptr(StoreError("the SQLite store was destroyed")));
+    lock.lock();
+  }
 }
 
 void SqliteStore::WriteGroup(BucketBatch* first, size_t calls, size_t total,

@@ -11,10 +11,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -517,6 +520,167 @@ TEST(SqliteStoreTest, TheWalIsCheckpointedOutsideTheCommit) {
   EXPECT_LT(wal, 8u << 20) << "the WAL grew to " << wal << " bytes";
   RawDb db(path);
   EXPECT_EQ(db.One("SELECT count(*) FROM items2"), "4001");
+}
+
+// WriteBucketsAsync: the calls return at once; the writer thread writes
+// what queued behind a held lock as one transaction, each write as it
+// would be alone, and runs the callbacks, in order, on itself.
+TEST(SqliteStoreTest, QueuedAsyncBucketWritesShareATransactionOnTheWriterThread) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  SqliteStore store(path);
+  ASSERT_TRUE(store.capabilities().async_bucket_writes);
+  for (const char* e : {"a", "b", "c"}) {
+    ASSERT_TRUE(store
+                    .Write(PutOf(MakeItem(std::string("ns/BUCKET#") + e + "#r#0", "#STATE",
+                                          {{"b_rpm_tk", Value(5000)},
+                                           {"b_rpm_cp", Value(5000)},
+                                           {"b_rpm_ra", Value(5000)},
+                                           {"b_rpm_rp", Value(60000)},
+                                           {"b_rpm_tc", Value(0)}})))
+                    .ok());
+  }
+  RawDb db(path);
+  db.Exec("UPDATE bucket_limits SET tk = 'x' WHERE pk = 'ns/BUCKET#b#r#0'");  // damaged
+  const ItemKey ka{"ns/BUCKET#a#r#0", "#STATE"}, kb{"ns/BUCKET#b#r#0", "#STATE"},
+      kc{"ns/BUCKET#c#r#0", "#STATE"};
+  struct Call {
+    BucketLimitDelta delta;
+    BucketLimitView view;
+    BucketWrite w;
+    std::string error;
+    std::thread::id thread;
+    int order = -1;
+  };
+  Call calls[4];
+  const ItemKey* keys[4] = {&ka, &kb, &kc, &ka};
+  const int64_t guards[4] = {1000, 1000, 1000, 99000};  // the last one's condition fails
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;
+  const int64_t commits0 = store.commits();
+  db.Exec("BEGIN IMMEDIATE");  // the first write waits on SQLite's lock
+  for (int i = 0; i < 4; ++i) {
+    Call& c = calls[i];
+    c.delta = BucketLimitDelta{"rpm", 1000, true, guards[i]};
+    c.w.key = keys[i];
+    c.w.limits = &c.delta;
+    c.w.limit_count = 1;
+    c.w.views = &c.view;
+    store.WriteBucketsAsync(&c.w, 1, [&, i](std::exception_ptr error) {
+      std::lock_guard lock(mu);
+      if (error) {
+        try {
+          std::rethrow_exception(error);
+        } catch (const StoreError& e) {
+          calls[i].error = e.what();
+        }
+      }
+      calls[i].thread = std::this_thread::get_id();
+      calls[i].order = finished++;
+      cv.notify_all();
+    });
+    // The first write must be under way (waiting on the lock) before the
+    // others queue behind it.
+    if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(finished, 0) << "the calls returned before their writes were done";
+  }
+  db.Exec("COMMIT");
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return finished == 4; }));
+  }
+  EXPECT_EQ(store.commits() - commits0, 2);  // the first alone, then the other three
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(calls[i].order, i);
+    EXPECT_NE(calls[i].thread, std::this_thread::get_id());
+    EXPECT_EQ(calls[i].thread, calls[0].thread);
+  }
+  EXPECT_EQ(calls[0].error, "");
+  EXPECT_TRUE(calls[0].w.ok());
+  EXPECT_NE(calls[1].error.find("corrupt"), std::string::npos) << calls[1].error;
+  EXPECT_EQ(calls[2].error, "");
+  EXPECT_TRUE(calls[2].w.ok());
+  EXPECT_EQ(calls[2].view.tk, 4000);
+  EXPECT_EQ(calls[3].error, "");
+  EXPECT_EQ(calls[3].w.status, WriteStatus::kConditionFailed);
+  EXPECT_EQ(calls[3].view.tk, 4000);  // as the first write left it
+  EXPECT_EQ(db.All("SELECT pk || '=' || tk || '/' || tc FROM bucket_limits ORDER BY pk"),
+            "ns/BUCKET#a#r#0=4000/1000\nns/BUCKET#b#r#0=x/0\nns/BUCKET#c#r#0=4000/1000\n");
+}
+
+// Destroying the store with writes still queued writes them and runs their
+// callbacks before it returns; bad input fails through the callback.
+TEST(SqliteStoreTest, DestroyingTheStoreFinishesItsQueuedWrites) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  constexpr int kWrites = 200;
+  std::vector<ItemKey> keys;
+  for (int i = 0; i < kWrites; ++i)
+    keys.push_back({"ns/BUCKET#e" + std::to_string(i) + "#r#0", "#STATE"});
+  std::vector<BucketLimitDelta> deltas(kWrites);
+  std::vector<BucketLimitView> views(kWrites);
+  std::vector<BucketWrite> writes(kWrites);
+  std::atomic<int> done{0}, failed{0};
+  {
+    SqliteStore store(path);
+    std::vector<WriteOp> puts;
+    for (const ItemKey& k : keys) {
+      puts.push_back(
+          PutOf(MakeItem(k.pk, k.sk, {{"b_rpm_tk", Value(5000)}, {"b_rpm_tc", Value(0)}})));
+    }
+    store.BatchWrite(puts);
+    std::exception_ptr bad;
+    store.WriteBucketsAsync(nullptr, 1, [&](std::exception_ptr e) { bad = e; });
+    EXPECT_THROW(std::rethrow_exception(bad), ValidationError);
+    for (int i = 0; i < kWrites; ++i) {
+      deltas[i] = BucketLimitDelta{"rpm", 1000, true, 1000};
+      writes[i].key = &keys[i];
+      writes[i].limits = &deltas[i];
+      writes[i].limit_count = 1;
+      writes[i].views = &views[i];
+      store.WriteBucketsAsync(&writes[i], 1, [&](std::exception_ptr e) {
+        ++done;
+        if (e) ++failed;
+      });
+    }
+  }
+  EXPECT_EQ(done.load(), kWrites);
+  EXPECT_EQ(failed.load(), 0);
+  RawDb db(path);
+  EXPECT_EQ(db.One("SELECT count(*) FROM bucket_limits WHERE tc = 1000"), std::to_string(kWrites));
+}
+
+// The last reference to the store may go in a callback on its own writer
+// thread (a limiter call keeps the store alive until it completes).
+TEST(SqliteStoreTest, TheLastReferenceCanGoInAWriteCallback) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/zae.db";
+  auto store = std::make_shared<SqliteStore>(path);
+  const ItemKey key{"ns/BUCKET#a#r#0", "#STATE"};
+  ASSERT_TRUE(store
+                  ->Write(PutOf(MakeItem(key.pk, key.sk,
+                                         {{"b_rpm_tk", Value(5000)}, {"b_rpm_tc", Value(0)}})))
+                  .ok());
+  BucketLimitDelta delta{"rpm", 1000, true, 1000};
+  BucketWrite w;
+  w.key = &key;
+  w.limits = &delta;
+  w.limit_count = 1;
+  std::promise<bool> done;
+  SqliteStore* raw = store.get();
+  raw->WriteBucketsAsync(&w, 1, [keep = std::move(store), &done](std::exception_ptr e) mutable {
+    keep.reset();  // ~SqliteStore, on the writer thread
+    done.set_value(e == nullptr);
+  });
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(f.get());
+  RawDb db(path);
+  EXPECT_EQ(db.One("SELECT tc FROM bucket_limits"), "1000");
 }
 
 // Writers that never pause: a checkpoint outside the writers' locks always
