@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/deadline.h"
+#include "core/pair_hash.h"
 #include "limiter/codec.h"
 #include "limiter/config_cache.h"
 #include "limiter/work_pool.h"
@@ -240,14 +241,8 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
     std::string_view first, second;
     size_t hash;
   };
-  // FNV-1a: ids are short, and std::hash's general-purpose routine costs
-  // more than the rest of the lookup.
   static size_t WarmHash(std::string_view entity, std::string_view resource) {
-    uint64_t h = 14695981039346656037ull;
-    for (char c : entity) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    h = (h ^ 0xFF) * 1099511628211ull;  // separator: ("ab","c") != ("a","bc")
-    for (char c : resource) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    return static_cast<size_t>(h ^ (h >> 29));
+    return static_cast<size_t>(PairHash(entity, resource));
   }
   struct WarmKeyHash {
     using is_transparent = void;
@@ -256,19 +251,11 @@ class RateLimiterImpl : public std::enable_shared_from_this<RateLimiterImpl> {
       return WarmHash(k.first, k.second);
     }
   };
-  struct WarmKeyEq {
-    using is_transparent = void;
-    template <class A, class B>
-    bool operator()(const A& a, const B& b) const {
-      return std::string_view(a.first) == std::string_view(b.first) &&
-             std::string_view(a.second) == std::string_view(b.second);
-    }
-  };
   // Striped so that acquires on unrelated buckets share no lock.
   struct alignas(64) WarmStripe {
     std::mutex mu;
     std::unordered_map<std::pair<std::string, std::string>, std::shared_ptr<const WarmBucket>,
-                       WarmKeyHash, WarmKeyEq>
+                       WarmKeyHash, StringPairEq>
         map;
   };
   static constexpr size_t kWarmStripes = 64;

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <variant>
 
+#include "core/pair_hash.h"
 #include "store/apply.h"
 
 namespace zae::store {
@@ -92,13 +93,7 @@ WriteVerdict JudgeUpdate(const Update& u, const SentWrite& sent, const Item* now
 
 }  // namespace
 
-uint64_t WriteKeyHash(const ItemKey& key) {
-  uint64_t h = 14695981039346656037ull;
-  for (char c : key.pk) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  h = (h ^ 0xFF) * 1099511628211ull;  // ("ab","c") != ("a","bc")
-  for (char c : key.sk) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return h ^ (h >> 29);
-}
+uint64_t WriteKeyHash(const ItemKey& key) { return PairHash(key.pk, key.sk); }
 
 WriteVerdict Judge(const WriteOp& op, const SentWrite& sent, const Item* now) {
   if (const auto* p = std::get_if<Put>(&op)) return JudgePut(*p, now);

@@ -20,6 +20,7 @@
 #include <variant>
 
 #include "core/deadline.h"
+#include "core/pair_hash.h"
 #include "store/apply.h"
 #include "store/bucket_write.h"
 #include "store/sqlite/item_codec.h"
@@ -345,29 +346,8 @@ class SqliteStore::Connection {
     std::vector<std::pair<std::string, Value>> set;
     std::vector<std::string> attrs;  // the attribute names in `data`, sorted
   };
-  struct UsageKeyHash {
-    using is_transparent = void;
-    size_t operator()(std::pair<std::string_view, std::string_view> k) const {
-      uint64_t h = 14695981039346656037ull;  // FNV-1a, with a separator
-      for (char ch : k.first) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
-      h = (h ^ 0xFF) * 1099511628211ull;
-      for (char ch : k.second) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
-      return static_cast<size_t>(h ^ (h >> 29));
-    }
-    size_t operator()(const std::pair<std::string, std::string>& k) const {
-      return (*this)(std::pair<std::string_view, std::string_view>(k.first, k.second));
-    }
-  };
-  struct UsageKeyEq {
-    using is_transparent = void;
-    template <class A, class B>
-    bool operator()(const A& a, const B& b) const {
-      return std::string_view(a.first) == std::string_view(b.first) &&
-             std::string_view(a.second) == std::string_view(b.second);
-    }
-  };
   static constexpr size_t kMaxUsageSeen = 4096;
-  std::unordered_map<std::pair<std::string, std::string>, UsageSeen, UsageKeyHash, UsageKeyEq>
+  std::unordered_map<std::pair<std::string, std::string>, UsageSeen, StringPairHash, StringPairEq>
       usage_seen;
 
   sqlite3* db() { return db_; }

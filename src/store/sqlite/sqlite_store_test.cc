@@ -378,6 +378,16 @@ TEST(SqliteStoreTest, AKilledHolderOfTheWriterLockBlocksNobody) {
   close(ready[1]);
 }
 
+// The bucket of entity `e` with one limit, rpm, holding 5 tokens.
+Item RpmBucket(const std::string& e) {
+  return MakeItem("ns/BUCKET#" + e + "#r#0", "#STATE",
+                  {{"b_rpm_tk", Value(5000)},
+                   {"b_rpm_cp", Value(5000)},
+                   {"b_rpm_ra", Value(5000)},
+                   {"b_rpm_rp", Value(60000)},
+                   {"b_rpm_tc", Value(0)}});
+}
+
 // Group commit: calls that queue while another writes share one
 // transaction, and each write in it still succeeds, fails its condition or
 // fails with an error exactly as it would alone.
@@ -385,15 +395,7 @@ TEST(SqliteStoreTest, QueuedBucketWritesShareATransactionAndStayIndependent) {
   ScratchDir dir;
   const std::string path = dir.path() + "/zae.db";
   SqliteStore store(path);
-  auto bucket = [](const std::string& e) {
-    return MakeItem("ns/BUCKET#" + e + "#r#0", "#STATE",
-                    {{"b_rpm_tk", Value(5000)},
-                     {"b_rpm_cp", Value(5000)},
-                     {"b_rpm_ra", Value(5000)},
-                     {"b_rpm_rp", Value(60000)},
-                     {"b_rpm_tc", Value(0)}});
-  };
-  for (const char* e : {"a", "b", "c"}) ASSERT_TRUE(store.Write(PutOf(bucket(e))).ok());
+  for (const char* e : {"a", "b", "c"}) ASSERT_TRUE(store.Write(PutOf(RpmBucket(e))).ok());
   RawDb db(path);
   db.Exec("UPDATE bucket_limits SET tk = 'x' WHERE pk = 'ns/BUCKET#b#r#0'");  // damaged
   const ItemKey ka{"ns/BUCKET#a#r#0", "#STATE"}, kb{"ns/BUCKET#b#r#0", "#STATE"},
@@ -530,16 +532,7 @@ TEST(SqliteStoreTest, QueuedAsyncBucketWritesShareATransactionOnTheWriterThread)
   const std::string path = dir.path() + "/zae.db";
   SqliteStore store(path);
   ASSERT_TRUE(store.capabilities().async_bucket_writes);
-  for (const char* e : {"a", "b", "c"}) {
-    ASSERT_TRUE(store
-                    .Write(PutOf(MakeItem(std::string("ns/BUCKET#") + e + "#r#0", "#STATE",
-                                          {{"b_rpm_tk", Value(5000)},
-                                           {"b_rpm_cp", Value(5000)},
-                                           {"b_rpm_ra", Value(5000)},
-                                           {"b_rpm_rp", Value(60000)},
-                                           {"b_rpm_tc", Value(0)}})))
-                    .ok());
-  }
+  for (const char* e : {"a", "b", "c"}) ASSERT_TRUE(store.Write(PutOf(RpmBucket(e))).ok());
   RawDb db(path);
   db.Exec("UPDATE bucket_limits SET tk = 'x' WHERE pk = 'ns/BUCKET#b#r#0'");  // damaged
   const ItemKey ka{"ns/BUCKET#a#r#0", "#STATE"}, kb{"ns/BUCKET#b#r#0", "#STATE"},
