@@ -148,6 +148,7 @@ std::unique_ptr<RateLimiter> Context::OpenLimiter(const std::string& namespace_n
   options.principal = "cli";
   options.timeout = std::chrono::milliseconds(std::llround(global.timeout_seconds * 1000));
   options.on_unavailable = open_policy;
+  options.async_threads = async_threads;
   try {
     return RateLimiter::Open(store(), options);
   } catch (const NamespaceNotFoundError&) {

@@ -65,6 +65,8 @@ class Context {
   // opening on (RateLimiterOptions::on_unavailable): set by commands that
   // take --on-unavailable before they first call limiter().
   std::optional<OnUnavailable> open_policy;
+  // RateLimiterOptions::async_threads of the limiters opened from here on.
+  int async_threads = RateLimiterOptions{}.async_threads;
 
   std::ostream& out() { return out_; }
   std::ostream& err() { return err_; }

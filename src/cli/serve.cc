@@ -20,6 +20,11 @@ struct ServeArgs {
   server::ServerOptions options;
   double drain_seconds = 5;
   std::string on_unavailable;
+  // The calls that need more than one store round trip wait on these
+  // threads: on DynamoDB each waits a round trip, and with per-second
+  // limits every bucket takes that path when its TTL (7 refill periods)
+  // runs out, so the library's default of 2 queues them behind each other.
+  int async_threads = 16;
 };
 
 // Log lines go to stderr with a UTC timestamp, one write per line.
@@ -36,6 +41,7 @@ void LogLine(const std::string& line) {
 
 int Serve(Context& ctx, ServeArgs& a) {
   if (!a.on_unavailable.empty()) ctx.open_policy = ParseOnUnavailable(a.on_unavailable);
+  ctx.async_threads = a.async_threads;
   // Every thread started from here on inherits the mask, so the signals
   // reach only the sigtimedwait below.
   sigset_t signals;
@@ -135,6 +141,11 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
                   "Policy while the store cannot be read: allow or block (default: the "
                   "namespace's stored policy)")
       ->check(CLI::IsMember({"allow", "block"}));
+  cmd->add_option("--async-threads", a->async_threads,
+                  "Threads for the calls that need more than one store round trip (a bucket's "
+                  "first acquire, a refill, a cascade's parent)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   OnRun(cmd, ctx, [&ctx, a] { return Serve(ctx, *a); });
 }
 
