@@ -372,7 +372,9 @@ class Store {
   // StoreError after all writes finished. `writes` and everything they point
   // at must stay valid until `done` runs. With capabilities().async_io
   // `done` runs on the store's I/O thread (see WriteEachAsync for what it
-  // may do there); otherwise inline, before this returns. A malformed write
+  // may do there); with async_bucket_writes alone, on the store's own
+  // thread (SqliteStore::WriteBucketsAsync says what it may do there);
+  // otherwise inline, before this returns. A malformed write
   // (null pointers) fails with ValidationError through `done`, after the
   // others ran, as in WriteBuckets. The default runs WriteBuckets inline; DynamoDB sends each
   // write's UpdateItem built straight from it (src/store/dynamodb/bucket_request.h).

@@ -1404,6 +1404,13 @@ struct SqliteStore::BucketBatch {
   BucketBatch* next = nullptr;
   std::condition_variable cv;
   WriteBucketsCallback on_done;  // WriteBucketsAsync's; then nobody waits on cv
+
+  // The group a writer takes from a queue starting here: this call and
+  // those after it, up to kMaxGroupWrites writes (this one always). The
+  // group is a count of calls (`last->next` may change once the queue's
+  // lock is released: callers append to the tail), with its total writes
+  // and its earliest deadline. Returns the group's last call.
+  BucketBatch* TakeGroup(size_t* calls, size_t* total, DeadlineClock::time_point* earliest);
 };
 
 namespace {
@@ -1414,6 +1421,21 @@ namespace {
 constexpr size_t kMaxGroupWrites = 128;
 
 }  // namespace
+
+SqliteStore::BucketBatch* SqliteStore::BucketBatch::TakeGroup(size_t* calls, size_t* total,
+                                                              DeadlineClock::time_point* earliest) {
+  BucketBatch* last = this;
+  *calls = 1;
+  *total = count;
+  *earliest = deadline;
+  while (last->next && *total + last->next->count <= kMaxGroupWrites) {
+    last = last->next;
+    ++*calls;
+    *total += last->count;
+    *earliest = std::min(*earliest, last->deadline);
+  }
+  return last;
+}
 
 void SqliteStore::WriteBuckets(BucketWrite* writes, size_t count) {
   if (count > 0 && !writes) throw ValidationError("writes", "", "null with a non-zero count");
@@ -1442,18 +1464,11 @@ void SqliteStore::WriteBuckets(BucketWrite* writes, size_t count) {
     if (me.error) std::rethrow_exception(me.error);
     return;
   }
-  // We lead: take the queue up to kMaxGroupWrites (and always ourselves).
-  // `last->next` may change once the lock is released (callers append to
-  // the tail), so the group is a count of calls.
-  BucketBatch* last = &me;
-  size_t calls = 1, total = me.count;
-  auto deadline = DeadlineClock::time_point::max();
-  while (last->next && total + last->next->count <= kMaxGroupWrites) {
-    last = last->next;
-    ++calls;
-    total += last->count;
-    deadline = std::min(deadline, last->deadline);
-  }
+  // We lead: take the queue up to kMaxGroupWrites (our own deadline, if we
+  // queued, is this thread's and bounds the group already).
+  size_t calls = 0, total = 0;
+  DeadlineClock::time_point deadline;
+  BucketBatch* last = me.TakeGroup(&calls, &total, &deadline);
   lock.unlock();
   WriteGroup(&me, calls, total, deadline);
   lock.lock();
@@ -1519,15 +1534,9 @@ void SqliteStore::AsyncWriterLoop(const std::shared_ptr<AsyncQueue>& q) {
       continue;
     }
     BucketBatch* first = q->head;
-    BucketBatch* last = first;
-    size_t calls = 1, total = first->count;
-    auto deadline = first->deadline;
-    while (last->next && total + last->next->count <= kMaxGroupWrites) {
-      last = last->next;
-      ++calls;
-      total += last->count;
-      deadline = std::min(deadline, last->deadline);
-    }
+    size_t calls = 0, total = 0;
+    DeadlineClock::time_point deadline;
+    BucketBatch* last = first->TakeGroup(&calls, &total, &deadline);
     q->head = last->next;
     if (!q->head) q->tail = nullptr;
     last->next = nullptr;
