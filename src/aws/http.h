@@ -6,10 +6,17 @@
 // flight per thread. TLS peer and host verification are always on.
 //
 // Thread safety: Send() may be called from any thread, including from inside a
-// completion callback. Callbacks run on an I/O thread: they must be short and
+// completion callback. Called from a callback of the same client, the request
+// joins that I/O thread's own loop (no lock, no wakeup), so a caller that
+// sends its next request from the answer to the last keeps one thread busy
+// and the other idle. Callbacks run on an I/O thread: they must be short and
 // must never wait for another request's result (that would stall the thread
 // that has to deliver it). The destructor fails queued requests with a
-// NetworkError-style result and joins the threads.
+// NetworkError-style result (their callbacks may send again; those fail too)
+// and joins the threads.
+// Proxies: curl's proxy variables (http_proxy, https_proxy, all_proxy and
+// their upper-case forms) are read once per process;
+// with none set, curl is told not to look them up on every transfer.
 // Errors: transport failures are reported in HttpResult, never thrown.
 #ifndef ZAE_AWS_HTTP_H_
 #define ZAE_AWS_HTTP_H_

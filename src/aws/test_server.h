@@ -1,6 +1,6 @@
 // Test scaffolding: a tiny loopback HTTP/1.1 server that answers each request
 // with whatever the handler returns, one connection at a time, then closes the
-// connection. Only for tests of HTTP credential sources and retries.
+// connection (unless told to keep it alive). Only for tests of HTTP credential sources and retries.
 #ifndef ZAE_AWS_TEST_SERVER_H_
 #define ZAE_AWS_TEST_SERVER_H_
 
@@ -30,14 +30,24 @@ class TestServer {
   ~TestServer();
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int requests() const { return requests_.load(); }
+  // Close each connection after its response without saying so (no
+  // "Connection: close"): the client keeps the dead connection cached, as
+  // when a server drops idle keep-alive connections.
+  void set_silent_close(bool on) { silent_close_ = on; }
+  // Keep each connection open for further requests until the client closes
+  // it (one connection at a time still).
+  void set_keep_alive(bool on) { keep_alive_ = on; }
 
  private:
   void Serve();
+  bool ServeOne(int connection);  // false: the connection is done
   Handler handler_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<int> requests_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> silent_close_{false};
+  std::atomic<bool> keep_alive_{false};
   std::thread thread_;
 };
 
