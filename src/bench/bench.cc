@@ -164,12 +164,20 @@ Op SyncOp(const Scenario& sc) {
 }
 
 // One client thread of the asynchronous mode: keeps `inflight` operations
-// in flight through the async API. Completions may run on other threads
-// (the store's I/O threads), so counts are atomic and the latency
-// histogram has a lock (one operation in kSampleEvery takes it).
+// in flight through the async API. An operation's completion starts the
+// next one itself, on whatever thread completes it (DynamoDB's I/O thread,
+// SQLite's writer thread), as a caller on an event loop would: handing each
+// completion back to this thread cost a wakeup of it and of the I/O thread
+// per operation. A completion that runs inline, inside the call that
+// started it (memory, a denial decided without the store), hands its slot
+// back to this thread's loop instead, so the stack stays flat. Counts are
+// atomic and the latency histogram has a lock (one operation in
+// kSampleEvery takes it).
 struct AsyncClient {
   std::atomic<int64_t> allowed{0}, denied{0}, errors{0};
-  std::mutex mu;  // for first_error and the histogram
+  std::atomic<int64_t> next{0};   // the next operation's index
+  std::atomic<bool> over{false};  // a completion found the phase over
+  std::mutex mu;                  // for first_error and the histogram
   std::string first_error;
   std::mutex slots_mu;
   std::condition_variable slots_cv;
@@ -180,11 +188,11 @@ struct AsyncClient {
     slots_cv.wait(lock, [&] { return free_slots > 0; });
     --free_slots;
   }
+  // Notifies under the lock: the last slot given back lets WaitAll's thread
+  // return and destroy this object, so nothing may touch it after unlocking.
   void GiveSlot() {
-    {
-      std::lock_guard lock(slots_mu);
-      ++free_slots;
-    }
+    std::lock_guard lock(slots_mu);
+    ++free_slots;
     slots_cv.notify_one();
   }
   void WaitAll(int inflight) {
@@ -192,6 +200,10 @@ struct AsyncClient {
     slots_cv.wait(lock, [&] { return free_slots == inflight; });
   }
 };
+
+// Inside an AsyncClient's start of an operation on this thread: a
+// completion seen here ran inline.
+thread_local int t_starting = 0;
 
 }  // namespace
 
@@ -237,64 +249,89 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
                           Counters& c, Histogram* lat) {
     AsyncClient client;
     client.free_slots = o.inflight;
+    auto fail = [&client](std::exception_ptr e) {
+      ++client.errors;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        std::lock_guard lock(client.mu);
+        if (client.first_error.empty()) client.first_error = ex.what();
+      }
+    };
+    // A completion's claim on one more operation: false once the phase is
+    // over (then the slot goes back and the loop below stops too).
+    auto claim_next = [&]() -> bool {
+      const bool more = !stop.load(std::memory_order_relaxed) &&
+                        (max_ops > 0 ? c.ops.fetch_add(1) < max_ops : Clock::now() < deadline);
+      if (!more) client.over.store(true, std::memory_order_relaxed);
+      return more;
+    };
+    std::function<void(int64_t)> start;
+    // An operation is over: start the next one here, unless this runs
+    // inline in start() or the phase is over.
+    auto done = [&](bool timed, Clock::time_point t0) {
+      if (timed) {
+        const int64_t ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+        std::lock_guard lock(client.mu);
+        lat->Add(ns);
+      }
+      if (t_starting == 0 && claim_next()) {
+        start(client.next.fetch_add(1, std::memory_order_relaxed));
+      } else {
+        client.GiveSlot();
+      }
+    };
+    start = [&](int64_t i) {
+      const int w = t * o.inflight + static_cast<int>(i % o.inflight);
+      if (scenario.noop) {
+        benchmark_sink = benchmark_sink + static_cast<uint64_t>(i);
+        ++client.allowed;
+        client.GiveSlot();
+        return;
+      }
+      const bool timed = lat && i % kSampleEvery == 0;
+      const auto t0 = timed ? Clock::now() : Clock::time_point();
+      ++t_starting;
+      scenario.limiter->AcquireAsync(
+          scenario.entity(w, i), "bench", scenario.consume,
+          [&client, &scenario, &done, fail, timed, t0](AcquireResult* r, std::exception_ptr e) {
+            if (e) {
+              fail(e);
+            } else if (!r->allowed()) {
+              ++client.denied;
+            } else {
+              ++client.allowed;
+              if (!scenario.adjust.empty()) {
+                Lease lease = r->take_lease();
+                lease.Adjust(scenario.adjust);
+                lease.CommitAsync([&done, fail, timed, t0](std::exception_ptr ce) {
+                  if (ce) fail(ce);
+                  done(timed, t0);
+                });
+                return;
+              }
+            }
+            done(timed, t0);  // an unadjusted lease commits writing nothing
+          });
+      --t_starting;
+    };
     int64_t claimed = 0;
-    for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+    for (int64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
       if (max_ops > 0 && claimed == 0) {
         const int64_t base = c.ops.fetch_add(kBatch);
         if (base >= max_ops) break;
         claimed = std::min(kBatch, max_ops - base);
       }
       client.TakeSlot();
-      const int w = t * o.inflight + static_cast<int>(i % o.inflight);
-      if (scenario.noop) {
-        benchmark_sink = benchmark_sink + static_cast<uint64_t>(i);
-        ++client.allowed;
+      // With --ops, operations this loop claimed are still its to run.
+      if (max_ops <= 0 && client.over.load(std::memory_order_relaxed)) {
         client.GiveSlot();
-      } else {
-        const bool timed = lat && i % kSampleEvery == 0;
-        const auto t0 = timed ? Clock::now() : Clock::time_point();
-        auto finish = [&client, lat, timed, t0] {
-          if (timed) {
-            const int64_t ns =
-                std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
-            std::lock_guard lock(client.mu);
-            lat->Add(ns);
-          }
-          client.GiveSlot();
-        };
-        auto fail = [&client](std::exception_ptr e) {
-          ++client.errors;
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            std::lock_guard lock(client.mu);
-            if (client.first_error.empty()) client.first_error = ex.what();
-          }
-        };
-        scenario.limiter->AcquireAsync(
-            scenario.entity(w, i), "bench", scenario.consume,
-            [&client, &scenario, finish, fail](AcquireResult* r, std::exception_ptr e) {
-              if (e) {
-                fail(e);
-              } else if (!r->allowed()) {
-                ++client.denied;
-              } else {
-                ++client.allowed;
-                if (!scenario.adjust.empty()) {
-                  Lease lease = r->take_lease();
-                  lease.Adjust(scenario.adjust);
-                  lease.CommitAsync([finish, fail](std::exception_ptr ce) {
-                    if (ce) fail(ce);
-                    finish();
-                  });
-                  return;
-                }
-              }
-              finish();  // an unadjusted lease commits writing nothing
-            });
+        break;
       }
+      start(client.next.fetch_add(1, std::memory_order_relaxed));
       if (max_ops > 0) --claimed;
-      if ((i + 1) % kBatch == 0) {
+      if ((n + 1) % kBatch == 0) {
         if (max_ops <= 0 && Clock::now() >= deadline) break;
       }
     }
