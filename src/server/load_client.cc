@@ -18,6 +18,7 @@
 #include "bench/histogram.h"
 #include "core/process_stats.h"
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
+#include "server/grpc_runtime.h"
 #include "server/json.h"
 #include "server/server.h"
 
@@ -87,8 +88,8 @@ class GrpcLoad {
   GrpcLoad(const LoadOptions& o, const std::string& address, Tally* tally)
       : o_(o),
         tally_(tally),
-        stub_(rlspb::RateLimitService::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
+        stub_((ConfigureGrpcRuntime(), rlspb::RateLimitService::NewStub(grpc::CreateChannel(
+                                           address, grpc::InsecureChannelCredentials())))) {
     for (int i = 0; i < o_.inflight; ++i) slots_.push_back(std::make_unique<InFlight>());
   }
   // Wait() has returned, so no callback is left to touch a slot.

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
+#include "server/grpc_runtime.h"
 
 namespace zae::server {
 // Not anonymous: Server::Impl holds these.
@@ -195,6 +196,7 @@ std::unique_ptr<Server> Server::Start(std::shared_ptr<RateLimiter> limiter, Serv
       ssl.pem_key_cert_pairs.push_back({key, cert});
       creds = grpc::SslServerCredentials(ssl);
     }
+    ConfigureGrpcRuntime();
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     const std::string address =
