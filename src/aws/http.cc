@@ -191,14 +191,12 @@ HttpResult Finish(CURL* easy, Job& job, CURLcode code) {
 }  // namespace
 
 namespace {
-thread_local bool t_on_io_thread = false;
-// The worker whose loop runs on this thread, if any: a request sent from one
-// of its completion callbacks joins that loop directly (see Send).
+// The worker whose loop runs on this thread, if any (see CallingWorker).
 // (void*: the Worker type is private to HttpClient.)
 thread_local void* t_worker = nullptr;
 }  // namespace
 
-bool OnIoThread() { return t_on_io_thread; }
+bool OnIoThread() { return t_worker != nullptr; }
 
 class HttpClient::Worker {
  public:
@@ -222,7 +220,6 @@ class HttpClient::Worker {
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     thread_ = std::thread([this] {
       HoldExitUntilThreadEnds();  // may be joined by a detached thread
-      t_on_io_thread = true;
       t_worker = this;
       Run();
     });
@@ -241,7 +238,6 @@ class HttpClient::Worker {
     close(epoll_);
   }
 
-  bool OnThisThread() const { return thread_.get_id() == std::this_thread::get_id(); }
   const HttpClient* owner() const { return owner_; }
 
   void Add(std::unique_ptr<Job> job) {
@@ -513,10 +509,13 @@ HttpClient::HttpClient(HttpOptions options) {
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(this, options));
 }
 
+HttpClient::Worker* HttpClient::CallingWorker() const {
+  auto* w = static_cast<Worker*>(t_worker);
+  return w != nullptr && w->owner() == this ? w : nullptr;
+}
+
 HttpClient::~HttpClient() {
-  bool on_own_thread = false;
-  for (const auto& w : workers_) on_own_thread |= w->OnThisThread();
-  if (!on_own_thread) return;  // the workers stop and join as members
+  if (CallingWorker() == nullptr) return;  // the workers stop and join as members
   // The last owner let go inside a completion callback, on one of these
   // threads: it cannot join itself. The callback has returned by the time
   // this runs (it runs while the finished job is destroyed), so a detached
@@ -537,7 +536,7 @@ void HttpClient::Send(const std::string& base_url, HttpRequest request,
   job->timeout = timeout;
   job->done = std::move(done);
   job->not_before = not_before;
-  if (auto* own = static_cast<Worker*>(t_worker); own != nullptr && own->owner() == this) {
+  if (Worker* own = CallingWorker()) {
     own->AddFromLoop(std::move(job));
     return;
   }

@@ -74,6 +74,9 @@ class HttpClient {
 
  private:
   class Worker;
+  // The worker of this client whose loop runs on the calling thread (inside
+  // one of its completion callbacks), or null.
+  Worker* CallingWorker() const;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<size_t> next_{0};
 };

@@ -1,6 +1,7 @@
 // Test scaffolding: a tiny loopback HTTP/1.1 server that answers each request
 // with whatever the handler returns, one connection at a time, then closes the
-// connection (unless told to keep it alive). Only for tests of HTTP credential sources and retries.
+// connection (unless told to keep it alive). Only for tests of the HTTP
+// client, credential sources and retries.
 #ifndef ZAE_AWS_TEST_SERVER_H_
 #define ZAE_AWS_TEST_SERVER_H_
 

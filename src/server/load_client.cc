@@ -88,8 +88,8 @@ class GrpcLoad {
   GrpcLoad(const LoadOptions& o, const std::string& address, Tally* tally)
       : o_(o),
         tally_(tally),
-        stub_((ConfigureGrpcRuntime(), rlspb::RateLimitService::NewStub(grpc::CreateChannel(
-                                           address, grpc::InsecureChannelCredentials())))) {
+        stub_(rlspb::RateLimitService::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
     for (int i = 0; i < o_.inflight; ++i) slots_.push_back(std::make_unique<InFlight>());
   }
   // Wait() has returned, so no callback is left to touch a slot.
@@ -235,6 +235,7 @@ LoadResult RunLoad(const LoadOptions& o) {
   std::unique_ptr<GrpcLoad> grpc_load;
   std::vector<std::thread> workers;
   if (grpc_target) {
+    ConfigureGrpcRuntime();
     grpc_load = std::make_unique<GrpcLoad>(o, address, &tally);
     grpc_load->Start();
   } else {
