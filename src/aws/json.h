@@ -21,4 +21,47 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <string>
+
+namespace zae::aws {
+
+// A DOM parsed into inline buffers. RapidJSON's default document starts its
+// pool with a 64 KiB heap chunk and its parse stack with another heap block;
+// allocating and freeing those for every small response cost more than the
+// parse (the free of the chunk also triggers malloc_consolidate). A document
+// larger than the buffers spills into heap chunks as before. Lives on the
+// caller's stack (about 12 KiB): neither copyable nor movable.
+class InlineDocument {
+ public:
+  using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
+                                              rapidjson::MemoryPoolAllocator<>>;
+  InlineDocument() = default;
+  InlineDocument(const InlineDocument&) = delete;
+  InlineDocument& operator=(const InlineDocument&) = delete;
+  Document& doc() { return doc_; }
+  const Document& doc() const { return doc_; }
+
+ private:
+  // The stack starts below its buffer's size: the pool keeps its own header
+  // in the buffer, and a first block that does not fit would take a heap
+  // chunk at once.
+  static constexpr size_t kStackStart = 1024;
+  alignas(16) char pool_buffer_[8192];
+  alignas(16) char stack_buffer_[4096];
+  rapidjson::MemoryPoolAllocator<> pool_{pool_buffer_, sizeof pool_buffer_};
+  rapidjson::MemoryPoolAllocator<> stack_pool_{stack_buffer_, sizeof stack_buffer_};
+  Document doc_{&pool_, kStackStart, &stack_pool_};
+};
+
+// A RapidJSON output stream that appends to a std::string, so a request body
+// is written once, into the string that is sent (no buffer to copy out of).
+struct StringSink {
+  using Ch = char;
+  std::string* out;
+  void Put(char c) { out->push_back(c); }
+  void Flush() {}
+};
+
+}  // namespace zae::aws
+
 #endif  // ZAE_AWS_JSON_H_

@@ -242,27 +242,23 @@ std::vector<ConsumedCapacity> ReadCapacities(const Value& doc) {
   return out;
 }
 
-// A parsed response whose DOM starts in an inline buffer. RapidJSON's default
-// pool begins with a 64 KiB heap chunk; allocating and freeing that for every
-// small response cost more than the parse (the free also triggers
-// malloc_consolidate). Larger bodies still spill into heap chunks.
+// A parsed response whose DOM lives in inline buffers (InlineDocument).
 class ParsedDoc {
  public:
   explicit ParsedDoc(std::string_view body) {
-    doc_.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-    if (doc_.HasParseError()) {
-      Bad(std::string("bad JSON: ") + rapidjson::GetParseError_En(doc_.GetParseError()));
+    auto& doc = inline_.doc();
+    doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+    if (doc.HasParseError()) {
+      Bad(std::string("bad JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()));
     }
-    if (!doc_.IsObject()) Bad("response is not a JSON object");
+    if (!doc.IsObject()) Bad("response is not a JSON object");
   }
   ParsedDoc(const ParsedDoc&) = delete;
   ParsedDoc& operator=(const ParsedDoc&) = delete;
-  operator const Value&() const { return doc_; }  // NOLINT: used where a Value is
+  operator const Value&() const { return inline_.doc(); }  // NOLINT: used where a Value is
 
  private:
-  alignas(16) char buffer_[8192];
-  rapidjson::MemoryPoolAllocator<> pool_{buffer_, sizeof buffer_};
-  rapidjson::Document doc_{&pool_};
+  InlineDocument inline_;
 };
 
 ParsedDoc ParseDoc(std::string_view body) { return ParsedDoc(body); }
@@ -1204,7 +1200,8 @@ std::exception_ptr ErrorFromResponse(long status, std::string_view body, Op op,
   const std::string http = "HTTP " + std::to_string(status);
   std::string type, message;
   bool json = false;
-  rapidjson::Document doc;
+  InlineDocument parsed;
+  auto& doc = parsed.doc();
   try {
     doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
     if (!doc.HasParseError() && doc.IsObject()) {

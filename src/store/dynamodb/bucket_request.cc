@@ -1,6 +1,7 @@
 #include "store/dynamodb/bucket_request.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <limits>
 
@@ -15,7 +16,8 @@ namespace {
 // "_tk"); longer names take the generic path.
 constexpr size_t kMaxTypedName = 120;
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// Written straight into the request body.
+using JsonWriter = rapidjson::Writer<aws::StringSink>;
 
 // "#n<i>" / ":v<i>" without a heap string.
 struct Placeholder {
@@ -57,12 +59,22 @@ void Str(JsonWriter& j, std::string_view s) {
 void Key(JsonWriter& j, std::string_view s) {
   j.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
+// A string of characters that need no JSON escaping (digits, placeholders,
+// the expressions built from them), written as is.
+void Plain(JsonWriter& j, std::string_view s) {
+  char quoted[512];
+  if (s.size() + 2 > sizeof quoted) return Str(j, s);
+  quoted[0] = '"';
+  std::memcpy(quoted + 1, s.data(), s.size());
+  quoted[s.size() + 1] = '"';
+  j.RawValue(quoted, s.size() + 2, rapidjson::kStringType);
+}
 void Number(JsonWriter& j, int64_t n) {
   char buf[24];
-  const int len = std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
+  const auto r = std::to_chars(buf, buf + sizeof buf, n);
   j.StartObject();
   Key(j, "N");
-  j.String(buf, static_cast<rapidjson::SizeType>(len));
+  Plain(j, {buf, static_cast<size_t>(r.ptr - buf)});
   j.EndObject();
 }
 
@@ -174,6 +186,7 @@ std::string BucketUpdateBody(const std::string& table, const BucketWrite& w,
 
   std::string update, condition;
   update.reserve(24 * w.limit_count);
+  condition.reserve(24 * w.limit_count + 96);
   for (size_t l = 0; l < w.limit_count; ++l) {
     if (w.limits[l].consume_milli == 0) continue;
     for (int f = 0; f < 2; ++f) {
@@ -205,8 +218,11 @@ std::string BucketUpdateBody(const std::string& table, const BucketWrite& w,
         .append(v.text, v.size) += ")";
   }
 
-  rapidjson::StringBuffer buf;
-  JsonWriter j(buf);
+  std::string body;
+  body.reserve(1024 + table.size() + w.key->pk.size() + w.key->sk.size() + update.size() +
+               condition.size() + 96 * w.limit_count);
+  aws::StringSink sink{&body};
+  JsonWriter j(sink);
   j.StartObject();
   Key(j, "TableName");
   Str(j, table);
@@ -225,10 +241,10 @@ std::string BucketUpdateBody(const std::string& table, const BucketWrite& w,
   j.EndObject();
   if (!update.empty()) {
     Key(j, "UpdateExpression");
-    Str(j, update);
+    Plain(j, update);
   }
   Key(j, "ConditionExpression");
-  Str(j, condition);
+  Plain(j, condition);
   Key(j, "ExpressionAttributeNames");
   j.StartObject();
   for (size_t l = 0; l < w.limit_count; ++l) {
@@ -287,11 +303,12 @@ std::string BucketUpdateBody(const std::string& table, const BucketWrite& w,
     Str(j, return_consumed_capacity);
   }
   j.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  return body;
 }
 
 bool ReadBucketUpdateAnswer(std::string& body, BucketWrite& w, BucketAnswer* answer) {
-  rapidjson::Document doc;
+  aws::InlineDocument parsed;
+  auto& doc = parsed.doc();
   try {
     doc.ParseInsitu(body.data());
     if (doc.HasParseError() || !doc.IsObject()) return false;

@@ -942,6 +942,7 @@ void DynamoDbStore::WriteBucketAsync(BucketWrite* w, DeadlineClock::time_point d
   // The attributes the write ADDs, in BucketWriteAsUpdate's order (what
   // resolving it compares), spelled once into one buffer.
   std::string spelled;
+  spelled.reserve(16 * store::dynamodb::kMaxTypedLimits);
   size_t ends[2 * store::dynamodb::kMaxTypedLimits];
   size_t n = 0;
   for (size_t l = 0; l < w->limit_count; ++l) {
