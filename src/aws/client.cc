@@ -182,7 +182,7 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
               std::chrono::duration_cast<std::chrono::system_clock::duration>(
                   std::max(Clock::duration::zero(), at - Clock::now()));
   try {
-    SignRequest(req, creds, config_.region, "dynamodb", wall);
+    SignRequestInPlace(req, creds, config_.region, "dynamodb", wall);
   } catch (const std::runtime_error& e) {
     // Only a misconfigured OpenSSL gets here; keep the error typed.
     fail(std::make_exception_ptr(ConfigError(e.what())));

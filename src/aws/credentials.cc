@@ -125,10 +125,14 @@ std::optional<std::string> ConfigFileValue(const Env& env, const std::string& ke
 }
 
 Credentials EnvCredentials::Get() {
-  auto id = env_("AWS_ACCESS_KEY_ID");
-  auto secret = env_("AWS_SECRET_ACCESS_KEY");
+  // Called per request: the names are built once (each is too long for a
+  // string's inline buffer, so a literal cost an allocation per lookup).
+  static const std::string kId = "AWS_ACCESS_KEY_ID", kSecret = "AWS_SECRET_ACCESS_KEY",
+                           kToken = "AWS_SESSION_TOKEN";
+  auto id = env_(kId);
+  auto secret = env_(kSecret);
   if (!id || !secret) throw ConfigError("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not set");
-  return Credentials{*id, *secret, env_("AWS_SESSION_TOKEN").value_or(""), std::nullopt};
+  return Credentials{std::move(*id), std::move(*secret), env_(kToken).value_or(""), std::nullopt};
 }
 
 Credentials ProfileCredentials::Get() {

@@ -130,40 +130,36 @@ class SigningKeyCache {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-std::string Hex(const unsigned char* p, size_t n) {
-  std::string out(n * 2, '0');
+void HexInto(const unsigned char* p, size_t n, char* out) {
   for (size_t i = 0; i < n; ++i) {
     out[2 * i] = kHex[p[i] >> 4];
     out[2 * i + 1] = kHex[p[i] & 15];
   }
+}
+
+std::string Hex(const unsigned char* p, size_t n) {
+  std::string out(n * 2, '0');
+  HexInto(p, n, out.data());
   return out;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+// Requests come many per second; format each second once per thread. The
+// view lasts until the thread's next call.
+std::string_view AmzDateView(std::chrono::system_clock::time_point t) {
+  thread_local std::time_t last = -1;
+  thread_local char buf[32];
+  thread_local size_t len = 0;
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  if (tt != last) {
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    len = std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    last = tt;
+  }
+  return {buf, len};
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-// Trims and collapses runs of whitespace (including folded continuation
-// lines) into one space, as the canonical header form requires.
-std::string CanonicalValue(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  bool pending_space = false;
-  for (char c : v) {
-    if (IsSpace(c)) {
-      pending_space = !out.empty();
-      continue;
-    }
-    if (pending_space) out += ' ';
-    pending_space = false;
-    out += c;
-  }
-  return out;
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -268,27 +264,56 @@ std::string UriEncode(std::string_view in, bool keep_slash) {
   return out;
 }
 
-std::string AmzDate(std::chrono::system_clock::time_point t) {
-  // Requests come many per second; format each second once per thread.
-  thread_local std::time_t last = -1;
-  thread_local char buf[32];
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  if (tt != last) {
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-    last = tt;
-  }
-  return buf;
+std::string AmzDate(std::chrono::system_clock::time_point t) { return std::string(AmzDateView(t)); }
+
+namespace {
+
+// What one signature needs besides the request, kept per thread and reused:
+// a request is signed on every attempt, and these were a dozen allocations
+// each time (a lowered name and a canonical value per header, the canonical
+// request, the string to sign, the digests' hex).
+struct SigningScratch {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string canonical_headers, signed_headers, scope, canonical_request, string_to_sign;
+  char payload_hash[2 * kDigestSize];
+  char signature[2 * kDigestSize];
+};
+
+void Sha256HexInto(std::string_view data, char* out) {
+  unsigned char md[kDigestSize];
+  ThreadHasher().Sha256(data, md);
+  HexInto(md, sizeof md, out);
 }
 
-SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
-                          std::string_view region, std::string_view service,
-                          std::chrono::system_clock::time_point now,
-                          const SigningOptions& options) {
-  const std::string amz_date = AmzDate(now);
-  const std::string_view date = std::string_view(amz_date).substr(0, 8);
-  const std::string payload_hash = Sha256Hex(request.body);
+void LowerInto(std::string_view s, std::string& out) {
+  out.clear();
+  for (char c : s) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+// Trims and collapses runs of whitespace (including folded continuation
+// lines) into one space, as the canonical header form requires.
+void CanonicalValueInto(std::string_view v, std::string& out) {
+  out.clear();
+  bool pending_space = false;
+  for (char c : v) {
+    if (IsSpace(c)) {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space) out += ' ';
+    pending_space = false;
+    out += c;
+  }
+}
+
+// Signs `request` in place, leaving every intermediate string in `t`.
+void Sign(HttpRequest& request, const Credentials& credentials, std::string_view region,
+          std::string_view service, std::chrono::system_clock::time_point now,
+          const SigningOptions& options, SigningScratch& t) {
+  const std::string_view amz_date = AmzDateView(now);
+  const std::string_view date = amz_date.substr(0, 8);
+  Sha256HexInto(request.body, t.payload_hash);
+  const std::string_view payload_hash(t.payload_hash, sizeof t.payload_hash);
 
   if (!credentials.session_token.empty()) {
     request.headers.emplace_back("X-Amz-Security-Token", credentials.session_token);
@@ -298,20 +323,23 @@ SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
 
   // Stable sort keeps duplicate headers in their original order, which the
   // canonical form joins with commas.
-  std::vector<std::pair<std::string, std::string>> headers;
-  headers.reserve(request.headers.size());
+  auto& headers = t.headers;
+  if (headers.size() < request.headers.size()) headers.resize(request.headers.size());
+  size_t n = 0;
   for (const auto& [name, value] : request.headers) {
-    std::string lname = Lower(name);
-    if (options.omit_session_token && lname == "x-amz-security-token") continue;
-    headers.emplace_back(std::move(lname), CanonicalValue(value));
+    LowerInto(name, headers[n].first);
+    if (options.omit_session_token && headers[n].first == "x-amz-security-token") continue;
+    CanonicalValueInto(value, headers[n].second);
+    ++n;
   }
-  std::stable_sort(headers.begin(), headers.end(),
+  std::stable_sort(headers.begin(), headers.begin() + static_cast<ptrdiff_t>(n),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
 
-  std::string canonical_headers, signed_headers;
-  canonical_headers.reserve(256);
-  signed_headers.reserve(96);
-  for (size_t i = 0; i < headers.size(); ++i) {
+  std::string& canonical_headers = t.canonical_headers;
+  std::string& signed_headers = t.signed_headers;
+  canonical_headers.clear();
+  signed_headers.clear();
+  for (size_t i = 0; i < n; ++i) {
     if (i > 0 && headers[i].first == headers[i - 1].first) {
       canonical_headers.pop_back();  // the '\n'
       canonical_headers += ',';
@@ -325,40 +353,66 @@ SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
     canonical_headers += '\n';
   }
 
-  SigningResult result;
-  std::string& cr = result.canonical_request;
-  const std::string path = UriEncode(
-      options.normalize_path && request.path != "/" ? NormalizePath(request.path) : request.path,
-      true);
-  const std::string query = CanonicalQuery(request.query);
-  cr.reserve(request.method.size() + path.size() + query.size() + canonical_headers.size() +
-             signed_headers.size() + payload_hash.size() + 8);
-  cr.append(request.method).append(1, '\n').append(path).append(1, '\n');
-  cr.append(query).append(1, '\n').append(canonical_headers).append(1, '\n');
+  std::string& cr = t.canonical_request;
+  cr.clear();
+  cr.append(request.method).append(1, '\n');
+  if (request.path == "/") {
+    cr.append(1, '/');  // every DynamoDB request: nothing to normalize or encode
+  } else {
+    cr.append(UriEncode(options.normalize_path ? NormalizePath(request.path) : request.path, true));
+  }
+  cr.append(1, '\n');
+  if (!request.query.empty()) cr.append(CanonicalQuery(request.query));
+  cr.append(1, '\n').append(canonical_headers).append(1, '\n');
   cr.append(signed_headers).append(1, '\n').append(payload_hash);
 
-  std::string scope;
-  scope.reserve(date.size() + region.size() + service.size() + 16);
+  std::string& scope = t.scope;
+  scope.clear();
   scope.append(date).append(1, '/').append(region).append(1, '/').append(service);
   scope.append("/aws4_request");
-  std::string& sts = result.string_to_sign;
-  sts.reserve(128 + scope.size());
+  std::string& sts = t.string_to_sign;
+  sts.clear();
   sts.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope);
-  sts.append(1, '\n').append(Sha256Hex(cr));
+  sts.append(1, '\n');
+  char cr_hash[2 * kDigestSize];
+  Sha256HexInto(cr, cr_hash);
+  sts.append(cr_hash, sizeof cr_hash);
 
   thread_local SigningKeyCache keys;
   const unsigned char* key = keys.Get(credentials.secret_access_key, date, region, service);
   unsigned char sig[kDigestSize];
   ThreadHasher().Hmac(View(key, kDigestSize), sts, sig);
-  result.signature = Hex(sig, sizeof sig);
+  HexInto(sig, sizeof sig, t.signature);
 
   std::string auth;
   auth.reserve(96 + credentials.access_key_id.size() + scope.size() + signed_headers.size());
   auth.append("AWS4-HMAC-SHA256 Credential=").append(credentials.access_key_id).append(1, '/');
   auth.append(scope).append(", SignedHeaders=").append(signed_headers);
-  auth.append(", Signature=").append(result.signature);
+  auth.append(", Signature=").append(t.signature, sizeof t.signature);
   request.headers.emplace_back("Authorization", std::move(auth));
-  return result;
+}
+
+SigningScratch& ThreadScratch() {
+  thread_local SigningScratch scratch;
+  return scratch;
+}
+
+}  // namespace
+
+SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
+                          std::string_view region, std::string_view service,
+                          std::chrono::system_clock::time_point now,
+                          const SigningOptions& options) {
+  SigningScratch& t = ThreadScratch();
+  Sign(request, credentials, region, service, now, options, t);
+  return SigningResult{t.canonical_request, t.string_to_sign,
+                       std::string(t.signature, sizeof t.signature)};
+}
+
+void SignRequestInPlace(HttpRequest& request, const Credentials& credentials,
+                        std::string_view region, std::string_view service,
+                        std::chrono::system_clock::time_point now, const SigningOptions& options) {
+  Sign(request, credentials, region, service, now, options, ThreadScratch());
 }
 
 }  // namespace zae::aws

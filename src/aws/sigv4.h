@@ -57,6 +57,13 @@ SigningResult SignRequest(HttpRequest& request, const Credentials& credentials,
                           std::chrono::system_clock::time_point now,
                           const SigningOptions& options = {});
 
+// As SignRequest, without returning the intermediate strings: the request
+// path (no allocation but the Authorization header's own).
+void SignRequestInPlace(HttpRequest& request, const Credentials& credentials,
+                        std::string_view region, std::string_view service,
+                        std::chrono::system_clock::time_point now,
+                        const SigningOptions& options = {});
+
 std::string Sha256Hex(std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // raw 32 bytes
 std::string UriEncode(std::string_view in, bool keep_slash);

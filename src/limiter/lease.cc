@@ -471,13 +471,15 @@ void Lease::FinishAsync(bool commit, DoneCallback done) {
   auto delta = [](const Slot& s) { return s.consumed - s.initial; };
   auto refund = [](const Slot& s) { return -s.initial; };
   std::vector<WriteOp> ops = commit ? DeltaOps(delta) : DeltaOps(refund);
-  std::vector<WriteOp> undo = commit ? DeltaOps(refund) : std::vector<WriteOp>{};
   // The write owns what the lease pointed into, so the lease may go.
   std::shared_ptr<const void> keep = std::move(keep_alive_);
   if (ops.empty()) {
+    // The common commit (consumed what it acquired) writes nothing: built
+    // eagerly, its unused undo was a generic Update per bucket per acquire.
     report(done, nullptr);
     return;
   }
+  std::vector<WriteOp> undo = commit ? DeltaOps(refund) : std::vector<WriteOp>{};
   const int64_t now = writer->clock().NowMs();
   // The undo below, sent from the I/O thread, gets a deadline of its own.
   DeadlineScope deadline(writer->timeout());

@@ -184,9 +184,10 @@ std::string BucketUpdateBody(const std::string& table, const BucketWrite& w,
   const bool ttl = w.ttl_after != BucketWrite::kNoTtlCheck;
   const size_t ttl_name = ttl ? names++ : 0;
 
-  std::string update, condition;
-  update.reserve(24 * w.limit_count);
-  condition.reserve(24 * w.limit_count + 96);
+  // Per thread and reused: two allocations per acquire otherwise.
+  thread_local std::string update, condition;
+  update.clear();
+  condition.clear();
   for (size_t l = 0; l < w.limit_count; ++l) {
     if (w.limits[l].consume_milli == 0) continue;
     for (int f = 0; f < 2; ++f) {
