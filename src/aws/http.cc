@@ -1,6 +1,7 @@
 #include "aws/http.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -28,7 +29,12 @@ namespace {
 
 void GlobalInit() {
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::call_once(once, [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    // Signing and TLS leave OpenSSL state on the I/O and pool threads;
+    // freed here, it is gone before exit proceeds (core/thread_exit.h).
+    AtHeldThreadEnd([] { OPENSSL_thread_stop(); });
+  });
 }
 
 struct Job {

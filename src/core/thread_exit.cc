@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <vector>
 
 namespace zae {
 namespace {
@@ -11,6 +12,7 @@ struct Registry {
   std::mutex mu;
   std::condition_variable cv;
   int live = 0;
+  std::vector<void (*)()> hooks;
 };
 
 // Never destroyed: a thread still running after the wait below gave up
@@ -38,6 +40,12 @@ struct Token {
   }
   ~Token() {
     Registry& r = TheRegistry();
+    std::vector<void (*)()> hooks;
+    {
+      std::lock_guard lock(r.mu);
+      hooks = r.hooks;
+    }
+    for (auto hook : hooks) hook();
     std::lock_guard lock(r.mu);
     --r.live;
     r.cv.notify_all();
@@ -45,6 +53,12 @@ struct Token {
 };
 
 }  // namespace
+
+void AtHeldThreadEnd(void (*hook)()) {
+  Registry& r = TheRegistry();
+  std::lock_guard lock(r.mu);
+  r.hooks.push_back(hook);
+}
 
 void HoldExitUntilThreadEnds() {
   static ExitWaiter waiter;  // destroyed at exit, before main's statics

@@ -13,6 +13,14 @@ namespace zae {
 
 void HoldExitUntilThreadEnds();
 
+// Runs `hook` on each such thread as it ends: after the thread's other
+// thread-locals are destroyed, before process exit may go on. For state a
+// library keeps per thread outside C++ thread-locals (OpenSSL's error queue
+// lives in a pthread key whose destructor runs only after every
+// thread-local, by which time exit may have deleted the key: the queue then
+// leaks and a leak checker says so). Hooks registered twice run twice.
+void AtHeldThreadEnd(void (*hook)());
+
 }  // namespace zae
 
 #endif  // ZAE_CORE_THREAD_EXIT_H_
