@@ -137,10 +137,10 @@ void HexInto(const unsigned char* p, size_t n, char* out) {
   }
 }
 
-std::string Hex(const unsigned char* p, size_t n) {
-  std::string out(n * 2, '0');
-  HexInto(p, n, out.data());
-  return out;
+void Sha256HexInto(std::string_view data, char* out) {
+  unsigned char md[kDigestSize];
+  ThreadHasher().Sha256(data, md);
+  HexInto(md, sizeof md, out);
 }
 
 // Requests come many per second; format each second once per thread. The
@@ -236,9 +236,9 @@ std::string CanonicalQuery(std::string_view query) {
 }  // namespace
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char md[kDigestSize];
-  ThreadHasher().Sha256(data, md);
-  return Hex(md, sizeof md);
+  std::string out(2 * kDigestSize, '0');
+  Sha256HexInto(data, out.data());
+  return out;
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
@@ -275,15 +275,8 @@ namespace {
 struct SigningScratch {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string canonical_headers, signed_headers, scope, canonical_request, string_to_sign;
-  char payload_hash[2 * kDigestSize];
   char signature[2 * kDigestSize];
 };
-
-void Sha256HexInto(std::string_view data, char* out) {
-  unsigned char md[kDigestSize];
-  ThreadHasher().Sha256(data, md);
-  HexInto(md, sizeof md, out);
-}
 
 void LowerInto(std::string_view s, std::string& out) {
   out.clear();
@@ -312,8 +305,9 @@ void Sign(HttpRequest& request, const Credentials& credentials, std::string_view
           const SigningOptions& options, SigningScratch& t) {
   const std::string_view amz_date = AmzDateView(now);
   const std::string_view date = amz_date.substr(0, 8);
-  Sha256HexInto(request.body, t.payload_hash);
-  const std::string_view payload_hash(t.payload_hash, sizeof t.payload_hash);
+  char body_hash[2 * kDigestSize];
+  Sha256HexInto(request.body, body_hash);
+  const std::string_view payload_hash(body_hash, sizeof body_hash);
 
   if (!credentials.session_token.empty()) {
     request.headers.emplace_back("X-Amz-Security-Token", credentials.session_token);

@@ -7,9 +7,9 @@
 // segments and empty segments, then URI-encode each segment once.
 //
 // Thread safety: safe from any thread. Each thread keeps its own OpenSSL
-// contexts and its last derived signing key (with a copy of the secret it came
-// from, wiped at thread exit), so a warm request costs one SHA-256 of the body,
-// one of the canonical request and one HMAC.
+// contexts, its scratch strings and its last derived signing key (with a copy
+// of the secret it came from, wiped at thread exit), so a warm request costs
+// one SHA-256 of the body, one of the canonical request and one HMAC.
 // Errors: std::bad_alloc, or std::runtime_error if OpenSSL lacks SHA-256/HMAC
 // (a broken provider configuration). Secrets are never copied into the
 // returned strings except inside the HMAC output.
