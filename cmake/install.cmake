@@ -35,7 +35,7 @@ target_include_directories(zae_installed PUBLIC
 target_compile_features(zae_installed PUBLIC cxx_std_20)
 # What the merged objects call. For the static library these become the
 # consumer's link dependencies; cmake/zae_limiterConfig.cmake.in finds them.
-target_link_libraries(zae_installed PRIVATE SQLite::SQLite3 CURL::libcurl OpenSSL::Crypto
+target_link_libraries(zae_installed PRIVATE SQLite::SQLite3 OpenSSL::SSL OpenSSL::Crypto
                                             LibXml2::LibXml2 Threads::Threads)
 
 install(TARGETS zae_installed EXPORT zae_limiterTargets
@@ -67,11 +67,11 @@ install(FILES ${PROJECT_BINARY_DIR}/zae_limiterConfig.cmake
 # a shared one keeps them private.
 if(BUILD_SHARED_LIBS)
   set(ZAE_PC_REQUIRES "")
-  set(ZAE_PC_REQUIRES_PRIVATE "sqlite3 libcurl libcrypto libxml-2.0")
+  set(ZAE_PC_REQUIRES_PRIVATE "sqlite3 libssl libcrypto libxml-2.0")
   set(ZAE_PC_LIBS_PRIVATE "-pthread")
   set(ZAE_PC_LIBS_EXTRA "")
 else()
-  set(ZAE_PC_REQUIRES "sqlite3 libcurl libcrypto libxml-2.0")
+  set(ZAE_PC_REQUIRES "sqlite3 libssl libcrypto libxml-2.0")
   set(ZAE_PC_REQUIRES_PRIVATE "")
   set(ZAE_PC_LIBS_PRIVATE "")
   set(ZAE_PC_LIBS_EXTRA " -pthread")
@@ -84,7 +84,7 @@ install(FILES ${PROJECT_BINARY_DIR}/zae-limiter.pc
 
 # A Debian package of everything above: `cpack -G DEB` in the build
 # directory writes zae-limiter_<version>_<arch>.deb. dpkg-shlibdeps computes
-# the runtime dependencies of the command (libcurl4, libsqlite3-0, libssl3,
+# the runtime dependencies of the command (libsqlite3-0, libssl3,
 # libxml2, libyaml-cpp0.7, libstdc++6, ...); the -dev packages are what a program
 # linking the static library needs, so they are recommended.
 set(CPACK_PACKAGE_NAME zae-limiter)
@@ -97,6 +97,6 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libsqlite3-dev, libcurl4-openssl-dev, libssl-dev, libxml2-dev")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libsqlite3-dev, libssl-dev, libxml2-dev")
 set(CPACK_GENERATOR DEB)
 include(CPack)

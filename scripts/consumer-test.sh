@@ -76,7 +76,7 @@ echo "== Debian package (CPack)"
 (cd "$build" && cpack -G DEB -B "$work/deb" >"$work/cpack.log") || { cat "$work/cpack.log"; fail "cpack"; }
 deb=$(ls "$work"/deb/zae-limiter_"$version"_*.deb)
 dpkg-deb --field "$deb" Depends >"$work/depends"
-for dep in libcurl4 libsqlite3-0 libssl3 libxml2 libyaml-cpp0.7 libstdc++6; do
+for dep in libsqlite3-0 libssl3 libxml2 libyaml-cpp0.7 libstdc++6; do
   expect "$work/depends" "$dep"
 done
 dpkg-deb --contents "$deb" >"$work/contents"

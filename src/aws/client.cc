@@ -32,8 +32,8 @@ bool IsThrottle(const std::exception_ptr& e) {
   }
 }
 
-// "https://host:port/..." -> "host:port"; the Host header we sign must be
-// exactly what curl sends.
+// "https://host:port/..." -> "host:port"; the Host header we sign is the
+// one the transport sends (it adds none of its own).
 std::string HostOf(const std::string& url) {
   size_t start = url.find("://");
   start = start == std::string::npos ? 0 : start + 3;

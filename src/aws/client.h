@@ -5,7 +5,7 @@
 //   - future:       client.Async(req) returns std::future<Response>;
 //   - batch:        client.ExecuteAll({req1, req2, ...}) sends all at once and
 //                   waits for all, so two writes cost one round trip.
-// Requests are signed, sent over kept-alive connections (curl multi) and
+// Requests are signed, sent over kept-alive connections (http.h) and
 // retried when retryable (throttling, 5xx, network, timeout, and
 // TransactionConflict outside transactions) with capped exponential backoff
 // and full jitter, within max_attempts and the per-call deadline

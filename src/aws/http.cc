@@ -1,197 +1,339 @@
 #include "aws/http.h"
 
-#include <curl/curl.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <string_view>
-
-#include <condition_variable>
-#include <deque>
+#include <future>
 #include <mutex>
-#include <queue>
-#include <stdexcept>
+#include <optional>
+#include <string_view>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 
 #include "core/thread_exit.h"
 
 namespace zae::aws {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+using error_code = boost::system::error_code;
+
 namespace {
 
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    // Signing and TLS leave OpenSSL state on the I/O and pool threads;
-    // freed here, it is gone before exit proceeds (core/thread_exit.h).
+    // TLS leaves OpenSSL state on the I/O threads (and signing on the
+    // limiter's); freed here, it is gone before exit proceeds
+    // (core/thread_exit.h).
     AtHeldThreadEnd([] { OPENSSL_thread_stop(); });
   });
 }
 
-struct Job {
-  std::string url;
-  HttpRequest request;
-  std::chrono::milliseconds timeout{};
-  HttpClient::Callback done;
-  HttpClient::Clock::time_point not_before;
-  // Transfer state. The header list is the job's own: its lines live in
-  // one buffer and its nodes in one vector (curl_slist is a public struct
-  // libcurl only reads), where curl_slist_append cost two allocations per
-  // header line per request.
-  std::string header_lines;
-  std::vector<curl_slist> header_nodes;
-  std::string response;
-  std::string error_type;  // x-amzn-ErrorType
-  size_t max_bytes = 0;
-  bool too_large = false;
-  int sends = 0;  // times curl was about to send the request
-  char errbuf[CURL_ERROR_SIZE] = {};
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Where a base URL (scheme://host[:port][prefix]) points. Only what a
+// request needs: the split itself is a few lines and there is no URL parser
+// among the project's dependencies; anything unusual is refused, not guessed.
+struct Origin {
+  bool tls = false;
+  std::string host;       // without an IPv6 literal's brackets
+  std::string port;       // digits
+  std::string authority;  // the Host header: host[:port], brackets kept
+  std::string prefix;     // what follows the authority in the base URL
+  bool ip_literal = false;
+  std::string userinfo;  // proxies only: user:password, still %-encoded
 };
 
-size_t OnData(char* ptr, size_t size, size_t nmemb, void* user) {
-  auto* job = static_cast<Job*>(user);
-  size_t n = size * nmemb;
-  if (job->response.size() + n > job->max_bytes) {
-    job->too_large = true;
-    return 0;  // makes curl fail the transfer
-  }
-  job->response.append(ptr, n);
-  return n;
-}
-
-// Called once per response header line ("Name: value\r\n").
-size_t OnHeader(char* ptr, size_t size, size_t nmemb, void* user) {
-  auto* job = static_cast<Job*>(user);
-  size_t n = size * nmemb;
-  static constexpr std::string_view kName = "x-amzn-errortype:";
-  std::string_view line(ptr, n);
-  if (line.size() > kName.size() &&
-      std::equal(kName.begin(), kName.end(), line.begin(),
-                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
-    std::string_view value = line.substr(kName.size());
-    size_t b = value.find_first_not_of(" \t");
-    size_t e = value.find_last_not_of(" \t\r\n");
-    job->error_type = b == std::string_view::npos ? "" : value.substr(b, e - b + 1).substr(0, 256);
-  }
-  return n;
-}
-
-// Called each time curl is about to send the request on a connection; a
-// second time when it resends by itself after a reused connection died
-// without an answer, which a send_once request must not do: the first one
-// may have been applied.
-int OnPrereq(void* user, char*, char*, int, int) {
-  auto* job = static_cast<Job*>(user);
-  ++job->sends;
-  return job->request.send_once && job->sends > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
-}
-
-// Whether the environment names a proxy (curl's variables). Read once: with
-// none, curl is told so and stops reading them on every transfer.
-bool ProxyInEnvironment() {
-  static const bool any = [] {
-    for (const char* name :
-         {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
-      const char* v = std::getenv(name);
-      if (v != nullptr && *v != '\0') return true;
-    }
+// A proxy's URL may omit the scheme (http), carry user:password and
+// defaults to port 1080, as curl's proxy variables do.
+bool ParseUrl(std::string_view url, bool proxy, Origin* o, std::string* error) {
+  const bool allow_userinfo = proxy, default_http = proxy;
+  size_t sep = url.find("://");
+  std::string_view scheme = sep == std::string_view::npos ? "" : url.substr(0, sep);
+  std::string_view rest = sep == std::string_view::npos ? url : url.substr(sep + 3);
+  if (sep == std::string_view::npos && !default_http) {
+    *error = "URL without a scheme (want http:// or https://)";
     return false;
+  }
+  if (sep != std::string_view::npos && !IEquals(scheme, "http") && !IEquals(scheme, "https")) {
+    *error = "unsupported URL scheme '" + std::string(scheme) + "' (want http or https)";
+    return false;
+  }
+  o->tls = IEquals(scheme, "https");
+  size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  o->prefix = end == std::string_view::npos ? "" : std::string(rest.substr(end));
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    if (!allow_userinfo) {
+      *error = "credentials in a URL are not supported";
+      return false;
+    }
+    o->userinfo = std::string(authority.substr(0, at));
+    authority = authority.substr(at + 1);
+  }
+  std::string_view host = authority, port;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      *error = "unterminated IPv6 address in URL";
+      return false;
+    }
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        *error = "bad character after an IPv6 address in URL";
+        return false;
+      }
+      port = after.substr(1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) {
+    *error = "URL without a host";
+    return false;
+  }
+  for (char c : host) {
+    if (std::isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@' || c == '\\') {
+      *error = "bad character in the URL's host";
+      return false;
+    }
+  }
+  const bool explicit_port = !port.empty();
+  if (!explicit_port) port = proxy ? "1080" : o->tls ? "443" : "80";
+  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      })) {
+    *error = "bad port in URL";
+    return false;
+  }
+  const long p = std::strtol(std::string(port).c_str(), nullptr, 10);
+  if (p < 1 || p > 65535) {
+    *error = "port out of range in URL";
+    return false;
+  }
+  o->host = std::string(host);
+  o->port = std::string(port);
+  error_code ec;
+  asio::ip::make_address(o->host, ec);
+  o->ip_literal = !ec;
+  const bool v6 = o->ip_literal && o->host.find(':') != std::string::npos;
+  o->authority = v6 ? "[" + o->host + "]" : o->host;
+  if (explicit_port) o->authority += ":" + o->port;
+  return true;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// A proxy from the environment: http:// only (what curl did by default).
+struct Proxy {
+  Origin origin;
+  std::string authorization;  // "Basic ..." when the URL carried user:password
+  std::string error;          // set: the variable is unusable; requests fail with it
+};
+
+std::optional<Proxy> ProxyFrom(const char* name, const char* v) {
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  Proxy p;
+  std::string error;
+  std::string_view url = v;
+  if (url.find("://") != std::string_view::npos &&
+      !IEquals(url.substr(0, url.find("://")), "http")) {
+    p.error = std::string("proxy in ") + name + ": only http:// proxies are supported";
+    return p;
+  }
+  if (!ParseUrl(url, true, &p.origin, &error)) {
+    p.error = std::string("proxy in ") + name + ": " + error;
+    return p;
+  }
+  p.origin.tls = false;
+  if (!p.origin.userinfo.empty()) {
+    const std::string plain = PercentDecode(p.origin.userinfo);
+    std::string b64(4 * ((plain.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                                  reinterpret_cast<const unsigned char*>(plain.data()),
+                                  static_cast<int>(plain.size()));
+    b64.resize(static_cast<size_t>(n));
+    p.authorization = "Basic " + b64;
+  }
+  return p;
+}
+
+// curl's variables, read once per process: http_proxy (lower case only, as
+// curl: an upper-case HTTP_PROXY can come from a CGI request's "Proxy:"
+// header), https_proxy, all_proxy and no_proxy in either case.
+struct ProxyEnvironment {
+  std::optional<Proxy> http, https;
+  bool no_proxy_all = false;
+  std::vector<std::string> no_proxy;  // lower case, without a leading dot
+
+  const Proxy* For(const Origin& o) const {
+    const std::optional<Proxy>& p = o.tls ? https : http;
+    if (!p) return nullptr;
+    if (no_proxy_all) return nullptr;
+    const std::string host = Lower(o.host);
+    for (const std::string& entry : no_proxy) {
+      if (host == entry) return nullptr;
+      if (host.size() > entry.size() &&
+          host.compare(host.size() - entry.size(), entry.size(), entry) == 0 &&
+          host[host.size() - entry.size() - 1] == '.') {
+        return nullptr;
+      }
+    }
+    return &*p;
+  }
+};
+
+void ParseNoProxy(const char* np, ProxyEnvironment* e) {
+  if (np == nullptr) return;
+  std::string_view list = np;
+  while (!list.empty()) {
+    size_t cut = list.find_first_of(", ");
+    std::string_view entry = list.substr(0, cut);
+    list = cut == std::string_view::npos ? "" : list.substr(cut + 1);
+    if (entry == "*") e->no_proxy_all = true;
+    while (!entry.empty() && entry.front() == '.') entry.remove_prefix(1);
+    if (!entry.empty() && entry.front() == '[' && entry.back() == ']') {
+      entry = entry.substr(1, entry.size() - 2);
+    }
+    if (!entry.empty()) e->no_proxy.push_back(Lower(entry));
+  }
+}
+
+ProxyEnvironment FromOptions(const ProxyOptions& o) {
+  ProxyEnvironment e;
+  e.http = ProxyFrom("HttpOptions::proxies.http", o.http.c_str());
+  e.https = ProxyFrom("HttpOptions::proxies.https", o.https.c_str());
+  ParseNoProxy(o.no_proxy.c_str(), &e);
+  return e;
+}
+
+const ProxyEnvironment& EnvironmentProxies() {
+  static const ProxyEnvironment env = [] {
+    ProxyEnvironment e;
+    auto first = [](std::initializer_list<const char*> names) -> std::optional<Proxy> {
+      for (const char* n : names) {
+        if (auto p = ProxyFrom(n, std::getenv(n))) return p;
+      }
+      return std::nullopt;
+    };
+    e.http = first({"http_proxy", "all_proxy", "ALL_PROXY"});
+    e.https = first({"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"});
+    const char* np = std::getenv("no_proxy");
+    ParseNoProxy(np != nullptr && *np != '\0' ? np : std::getenv("NO_PROXY"), &e);
+    return e;
   }();
-  return any;
+  return env;
 }
 
-// Options that are the same for every transfer of a handle: set once when the
-// handle is created, since curl_easy_reset and a full reconfiguration per
-// request showed up in profiles.
-void ConfigureHandle(CURL* easy, const HttpOptions& options) {
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options.connect_timeout.count()));
-  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_file.c_str());
-  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnData);
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, OnPrereq);
-  if (!ProxyInEnvironment()) {
-    curl_easy_setopt(easy, CURLOPT_PROXY, "");
-    curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
+// How requests to one base URL travel: parsed once per worker and base URL.
+struct Route {
+  std::string error;  // set: every request to this base URL fails with it
+  Origin origin;
+  const Proxy* proxy = nullptr;
+  std::string pool_key;         // connections are shared by requests of one key
+  std::string connect_target;   // CONNECT's host:port (TLS through a proxy)
+  std::string absolute_prefix;  // http through a proxy: the absolute-form start
+};
+
+Route MakeRoute(const std::string& base_url, const ProxyEnvironment& proxies) {
+  Route r;
+  if (!ParseUrl(base_url, false, &r.origin, &r.error)) {
+    r.error = "bad URL '" + base_url + "': " + r.error;
+    return r;
   }
-}
-
-// Everything that differs per request; a reused handle keeps the rest.
-void ConfigureTransfer(CURL* easy, Job& job, const HttpOptions& options) {
-  curl_easy_setopt(easy, CURLOPT_URL, job.url.c_str());
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, std::max<long>(1, job.timeout.count()));
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &job);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &job);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job.errbuf);
-  curl_easy_setopt(easy, CURLOPT_PRIVATE, &job);
-  curl_easy_setopt(easy, CURLOPT_PREREQDATA, &job);
-  job.max_bytes = options.max_response_bytes;
-
-  const HttpRequest& r = job.request;
-  if (r.method == "GET") {
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, nullptr);
-    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  r.proxy = proxies.For(r.origin);
+  if (r.proxy != nullptr && !r.proxy->error.empty()) {
+    r.error = r.proxy->error;
+    return r;
+  }
+  const std::string origin_key =
+      std::string(r.origin.tls ? "https://" : "http://") + r.origin.authority;
+  if (r.proxy == nullptr) {
+    r.pool_key = origin_key;
+  } else if (r.origin.tls) {
+    r.pool_key = origin_key + " via " + r.proxy->origin.authority;
+    const bool v6 = r.origin.host.find(':') != std::string::npos;
+    r.connect_target = (v6 ? "[" + r.origin.host + "]" : r.origin.host) + ":" + r.origin.port;
   } else {
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method == "POST" ? nullptr : r.method.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    // Plain HTTP through a proxy: one connection to the proxy serves any origin.
+    r.pool_key = "proxy " + r.proxy->origin.authority;
+    r.absolute_prefix = origin_key;
   }
-  // "Expect:" and "Accept:" turn off the 100-continue round trip and the
-  // default Accept header.
-  static constexpr std::string_view kFixed[] = {"Expect:", "Accept:"};
-  size_t bytes = 0;
-  for (const auto& [name, value] : r.headers) bytes += name.size() + value.size() + 3;
-  for (std::string_view f : kFixed) bytes += f.size() + 1;
-  std::string& lines = job.header_lines;
-  lines.clear();
-  lines.reserve(bytes);
-  for (const auto& [name, value] : r.headers) {
-    lines.append(name).append(": ").append(value).push_back('\0');
-  }
-  for (std::string_view f : kFixed) lines.append(f).push_back('\0');
-  job.header_nodes.assign(r.headers.size() + std::size(kFixed), curl_slist{});
-  char* line = lines.data();
-  for (size_t i = 0; i < job.header_nodes.size(); ++i) {
-    job.header_nodes[i].data = line;
-    job.header_nodes[i].next = i + 1 < job.header_nodes.size() ? &job.header_nodes[i + 1] : nullptr;
-    line += std::strlen(line) + 1;
-  }
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job.header_nodes.data());
+  return r;
 }
 
-HttpResult Finish(CURL* easy, Job& job, CURLcode code) {
-  HttpResult result;
-  if (code == CURLE_OK) {
-    result.transport_ok = true;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &result.status);
-    result.body = std::move(job.response);
-    result.error_type = std::move(job.error_type);
-  } else {
-    result.timed_out = code == CURLE_OPERATION_TIMEDOUT;
-    result.maybe_sent = job.sends > 0;
-    result.error = job.too_large ? "response too large"
-                   : code == CURLE_ABORTED_BY_CALLBACK
-                       ? "connection lost after the request was sent (not resent)"
-                   : job.errbuf[0] ? job.errbuf
-                                   : curl_easy_strerror(code);
+// A connection, kept alive between requests of one pool key.
+struct Connection {
+  explicit Connection(asio::io_context& io) : socket(io) {}
+  tcp::socket socket;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls;  // set for https origins
+  beast::flat_buffer buffer;                       // bytes read past an answer
+  const std::string* pool_key = nullptr;           // the route's (routes live as long)
+
+  // A kept-alive connection the server closed (or wrote to unasked) while it
+  // sat idle: one non-blocking peek instead of a watch on every idle socket.
+  bool Alive() {
+    if (!socket.is_open()) return false;
+    char byte;
+    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
-  return result;
+};
+
+// Whether an error means the connection died (as a kept-alive connection
+// the server closed does), rather than the exchange being refused.
+bool ConnectionLost(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == bhttp::error::end_of_stream ||
+         ec == bhttp::error::partial_message || ec == ssl::error::stream_truncated;
 }
 
 }  // namespace
@@ -204,309 +346,486 @@ thread_local void* t_worker = nullptr;
 
 bool OnIoThread() { return t_worker != nullptr; }
 
+// One I/O thread: an Asio io_context driving Beast's HTTP/1.1 serializer and
+// parser over kept-alive connections (OpenSSL for TLS). Everything below
+// runs on that thread except the constructor, the destructor and Add.
 class HttpClient::Worker {
  public:
-  // Event-driven (curl_multi_socket_action on epoll): each wakeup costs
-  // what its sockets did, not a poll() and a pass over every transfer in
-  // flight, which is what curl_multi_perform/poll cost per response with
-  // 64 connections open.
-  Worker(const HttpClient* owner, const HttpOptions& options) : owner_(owner), options_(options) {
-    multi_ = curl_multi_init();
-    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options.max_connections_per_thread);
-    epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_ < 0 || wake_ < 0) throw std::runtime_error("epoll/eventfd failed");
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = wake_;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::OnSocket);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::OnTimer);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  Worker(const HttpClient* owner, const HttpOptions& options)
+      : owner_(owner), options_(options), io_(1), guard_(io_.get_executor()), timer_(io_) {
+    if (options_.proxies) {
+      own_proxies_ = FromOptions(*options_.proxies);
+      proxies_ = &own_proxies_;
+    }
     thread_ = std::thread([this] {
       HoldExitUntilThreadEnds();  // may be joined by a detached thread
       t_worker = this;
-      Run();
+      io_.run();
+      t_worker = nullptr;
     });
   }
 
   ~Worker() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    Wake();
+    asio::post(io_, [this] { Stop(); });
+    guard_.reset();
     thread_.join();
-    for (CURL* e : idle_) curl_easy_cleanup(e);
-    curl_multi_cleanup(multi_);
-    close(wake_);
-    close(epoll_);
   }
 
   const HttpClient* owner() const { return owner_; }
 
-  void Add(std::unique_ptr<Job> job) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      incoming_.push_back(std::move(job));
-    }
-    Wake();
+  struct Transfer;
+  struct Resolve;
+  // From any thread. From this worker's own thread (a completion callback),
+  // Asio queues the handler on the thread's private queue: no lock and no
+  // wakeup, which matters when a caller sends its next request from the
+  // answer to the last.
+  void Add(std::unique_ptr<Transfer> t) {
+    asio::post(io_, [this, t = std::move(t)]() mutable { Begin(std::move(t)); });
   }
 
-  // From this worker's own thread (a completion callback): the loop starts
-  // the job before it next waits, so there is no lock and no wakeup, which
-  // were an eventfd write, a read and an extra epoll_wait per request when a
-  // caller sends its next request from the answer to the last.
-  void AddFromLoop(std::unique_ptr<Job> job) { local_.push_back(std::move(job)); }
+  struct Transfer {
+    std::string base_url;
+    HttpRequest request;
+    std::chrono::milliseconds timeout{};
+    Callback done;
+    Clock::time_point not_before;
+    // Set by the worker.
+    const Route* route = nullptr;
+    Clock::time_point deadline;        // of the whole transfer
+    Clock::time_point phase_deadline;  // of what it waits for now (a connect)
+    std::unique_ptr<Connection> conn;
+    Resolve* resolving = nullptr;
+    bool built = false;  // req holds the request (a resend reuses it)
+    std::optional<asio::steady_timer> delay;
+    bhttp::request<bhttp::string_body> req;
+    std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+    std::optional<bhttp::request<bhttp::empty_body>> connect_req;
+    std::optional<bhttp::response_parser<bhttp::empty_body>> connect_parser;
+    bool reused = false;   // on a kept-alive connection
+    bool retried = false;  // once on a fresh connection after a reused one died
+    bool sending = false;  // the request started out: it may have been applied
+    bool timed_out = false;
+    bool cancelled = false;
+    const char* phase = "connect";
+    Transfer* prev = nullptr;  // the worker's list of started transfers
+    Transfer* next = nullptr;
+  };
+
+  // A name lookup on Asio's resolver thread. It belongs to its handler, so a
+  // transfer that times out meanwhile completes at once, not when
+  // getaddrinfo returns.
+  struct Resolve {
+    explicit Resolve(asio::io_context& io) : resolver(io) {}
+    tcp::resolver resolver;
+    Transfer* transfer;
+  };
 
  private:
-  struct Later {
-    bool operator()(const std::unique_ptr<Job>& a, const std::unique_ptr<Job>& b) const {
-      return a->not_before > b->not_before;
-    }
-  };
+  using Owned = std::unique_ptr<Transfer>;
 
-  void Start(std::unique_ptr<Job> job) {
-    CURL* easy;
-    if (!idle_.empty()) {
-      easy = idle_.back();
-      idle_.pop_back();
+  void Begin(Owned t) {
+    if (stopping_) return Fail(std::move(t), "HTTP client shut down");
+    if (t->not_before > Clock::now()) {
+      Transfer* raw = t.get();
+      raw->delay.emplace(io_, raw->not_before);
+      delayed_.push_back(raw);
+      raw->delay->async_wait([this, t = std::move(t)](const error_code&) mutable {
+        delayed_.erase(std::find(delayed_.begin(), delayed_.end(), t.get()));
+        t->delay.reset();
+        t->not_before = {};
+        Begin(std::move(t));
+      });
+      return;
+    }
+    auto it = routes_.find(t->base_url);
+    if (it == routes_.end()) {
+      if (routes_.size() >= 64) routes_.clear();  // only ever a few base URLs
+      it = routes_.emplace(t->base_url, MakeRoute(t->base_url, *proxies_)).first;
+    }
+    t->route = &it->second;
+    if (!t->route->error.empty()) {
+      const std::string error = t->route->error;
+      return Fail(std::move(t), error);
+    }
+    t->deadline = Clock::now() + std::max(std::chrono::milliseconds(1), t->timeout);
+    t->phase_deadline = t->deadline;
+    Transfer* raw = t.release();  // owned by the active list until Finish
+    Link(raw);
+    ArmTimer(raw->deadline);
+    if (auto pool = idle_.find(raw->route->pool_key); pool != idle_.end()) {
+      while (!pool->second.empty()) {
+        std::unique_ptr<Connection> c = std::move(pool->second.back());
+        pool->second.pop_back();
+        --idle_count_;
+        if (c->Alive()) {
+          raw->conn = std::move(c);
+          raw->reused = true;
+          return SendRequest(raw);
+        }
+      }
+    }
+    Connect(raw);
+  }
+
+  void Connect(Transfer* t) {
+    t->phase = "connect";
+    t->reused = false;
+    t->conn = std::make_unique<Connection>(io_);
+    t->conn->pool_key = &t->route->pool_key;
+    t->phase_deadline = std::min(t->deadline, Clock::now() + options_.connect_timeout);
+    ArmTimer(t->phase_deadline);
+    const Origin& to = t->route->proxy ? t->route->proxy->origin : t->route->origin;
+    if (to.ip_literal) {
+      tcp::endpoint at(asio::ip::make_address(to.host),
+                       static_cast<unsigned short>(std::stoi(to.port)));
+      t->conn->socket.async_connect(at, [this, t](const error_code& ec) { OnConnected(t, ec); });
+      return;
+    }
+    // The system resolver may block; Asio runs it on a thread of its own.
+    auto* r = new Resolve(io_);
+    r->transfer = t;
+    t->resolving = r;
+    r->resolver.async_resolve(
+        to.host, to.port, [this, r](const error_code& ec, tcp::resolver::results_type results) {
+          std::unique_ptr<Resolve> own(r);
+          Transfer* waiting = r->transfer;
+          if (waiting == nullptr) return;  // the transfer ended meanwhile
+          waiting->resolving = nullptr;
+          if (ec) return Failed(waiting, ec, "resolve");
+          asio::async_connect(waiting->conn->socket, results,
+                              [this, waiting](const error_code& e, const tcp::endpoint&) {
+                                OnConnected(waiting, e);
+                              });
+        });
+  }
+
+  void OnConnected(Transfer* t, const error_code& ec) {
+    if (ec) return Failed(t, ec, "connect");
+    error_code ignored;
+    t->conn->socket.set_option(tcp::no_delay(true), ignored);
+    t->conn->socket.set_option(asio::socket_base::keep_alive(true), ignored);
+    if (t->route->proxy && t->route->origin.tls) return ProxyConnect(t);
+    if (t->route->origin.tls) return Handshake(t);
+    SendRequest(t);
+  }
+
+  // TLS through a proxy: a CONNECT tunnel first.
+  void ProxyConnect(Transfer* t) {
+    t->phase = "proxy CONNECT";
+    auto& req = t->connect_req.emplace(bhttp::verb::connect, t->route->connect_target, 11);
+    req.set(bhttp::field::host, t->route->connect_target);
+    if (!t->route->proxy->authorization.empty()) {
+      req.set(bhttp::field::proxy_authorization, t->route->proxy->authorization);
+    }
+    bhttp::async_write(t->conn->socket, req, [this, t](const error_code& ec, size_t) {
+      if (ec) return Failed(t, ec, "proxy CONNECT");
+      auto& p = t->connect_parser.emplace();
+      p.skip(true);  // a CONNECT answer has no body
+      bhttp::async_read(
+          t->conn->socket, t->conn->buffer, p, [this, t](const error_code& e, size_t) {
+            if (e) return Failed(t, e, "proxy CONNECT");
+            const unsigned status = t->connect_parser->get().result_int();
+            t->connect_parser.reset();
+            t->connect_req.reset();
+            if (status / 100 != 2) {
+              return Finish(
+                  t, Failure("proxy refused CONNECT with HTTP " + std::to_string(status), false));
+            }
+            Handshake(t);
+          });
+    });
+  }
+
+  void Handshake(Transfer* t) {
+    t->phase = "TLS handshake";
+    std::string error;
+    ssl::context* ctx = TlsContext(&error);
+    if (ctx == nullptr) return Finish(t, Failure(error, false));
+    Connection& c = *t->conn;
+    c.tls = std::make_unique<ssl::stream<tcp::socket&>>(c.socket, *ctx);
+    SSL* s = c.tls->native_handle();
+    const Origin& o = t->route->origin;
+    // Server name and the name the certificate must carry: a host name is
+    // both, an address is only checked (RFC 6066 has no SNI for addresses).
+    if (o.ip_literal) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), o.host.c_str());
     } else {
-      easy = curl_easy_init();
-      ConfigureHandle(easy, options_);
-      curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Worker::OnOpen);
-      curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
-      curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Worker::OnClose);
-      curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+      SSL_set_tlsext_host_name(s, o.host.c_str());
+      SSL_set1_host(s, o.host.c_str());
     }
-    ConfigureTransfer(easy, *job, options_);
-    job.release();  // owned through CURLOPT_PRIVATE until done
-    curl_multi_add_handle(multi_, easy);
-    active_.insert(easy);
+    c.tls->async_handshake(ssl::stream_base::client, [this, t](const error_code& ec) {
+      if (ec) return Failed(t, ec, "TLS handshake");
+      SendRequest(t);
+    });
   }
 
-  void Complete(CURL* easy, CURLcode code) {
-    Job* raw = nullptr;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&raw));
-    std::unique_ptr<Job> job(raw);
-    curl_multi_remove_handle(multi_, easy);
-    active_.erase(easy);
-    HttpResult result = Finish(easy, *job, code);
-    // The idle handle must not point into the job about to be freed.
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, nullptr);
-    curl_easy_setopt(easy, CURLOPT_PREREQDATA, nullptr);
-    idle_.push_back(easy);
-    job->done(std::move(result));
-  }
-
-  void Wake() {
-    const uint64_t one = 1;
-    if (write(wake_, &one, sizeof one) < 0) {
-      // EAGAIN: the counter is already non-zero, so a wakeup is pending.
-    }
-  }
-
-  // curl says which events each socket waits for, and REMOVE when a
-  // transfer ends and its connection goes back to the cache. epoll is told
-  // only of changes, and a removed connection socket stays registered
-  // ("parked") until curl wants it again or it fires: a kept-alive
-  // connection then costs no epoll_ctl per request, where ADD, MOD and DEL
-  // were three system calls. Only sockets curl opened and closes through
-  // OnOpen/OnClose are parked, so a descriptor number reused by a new socket
-  // is never mistaken for a registered one; any other socket curl watches
-  // (its resolver's, say) leaves epoll on REMOVE as before.
-  static int OnSocket(CURL*, curl_socket_t s, int what, void* userp, void*) {
-    auto* w = static_cast<Worker*>(userp);
-    if (s < 0) return 0;
-    Watch& watch = w->WatchOf(s);
-    if (what == CURL_POLL_REMOVE) {
-      if (watch.registered == kUnwatched) return 0;
-      if (watch.connection) {
-        watch.parked = true;
+  ssl::context* TlsContext(std::string* error) {
+    if (tls_) return &*tls_;
+    try {
+      tls_.emplace(ssl::context::tls_client);
+      tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      tls_->set_verify_mode(ssl::verify_peer);
+      if (options_.ca_file.empty()) {
+        tls_->set_default_verify_paths();
       } else {
-        epoll_ctl(w->epoll_, EPOLL_CTL_DEL, s, nullptr);
-        watch = Watch{};
+        tls_->load_verify_file(options_.ca_file);
       }
-      return 0;
-    }
-    epoll_event ev{};
-    ev.data.fd = s;
-    ev.events = ((what & CURL_POLL_IN) ? static_cast<uint32_t>(EPOLLIN) : 0u) |
-                ((what & CURL_POLL_OUT) ? static_cast<uint32_t>(EPOLLOUT) : 0u);
-    watch.parked = false;
-    if (watch.registered == ev.events) return 0;
-    if (watch.registered == kUnwatched ||
-        (epoll_ctl(w->epoll_, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)) {
-      epoll_ctl(w->epoll_, EPOLL_CTL_ADD, s, &ev);
-    }
-    watch.registered = ev.events;
-    return 0;
-  }
-
-  static curl_socket_t OnOpen(void* userp, curlsocktype, curl_sockaddr* address) {
-    auto* w = static_cast<Worker*>(userp);
-    const int s = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-    if (s < 0) return CURL_SOCKET_BAD;
-    Watch& watch = w->WatchOf(s);
-    watch = Watch{};
-    watch.connection = true;
-    return s;
-  }
-
-  static int OnClose(void* userp, curl_socket_t s) {
-    auto* w = static_cast<Worker*>(userp);
-    // Closing the descriptor takes it out of epoll.
-    if (s >= 0) w->WatchOf(s) = Watch{};
-    return close(s);
-  }
-
-  // A parked socket fired (the server closed an idle connection, say):
-  // curl is not watching it, so it leaves epoll; curl finds the connection
-  // dead when it next checks it.
-  bool Unpark(int fd) {
-    Watch& watch = WatchOf(fd);
-    if (!watch.parked) return false;
-    epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
-    watch.registered = kUnwatched;
-    watch.parked = false;
-    return true;
-  }
-
-  static int OnTimer(CURLM*, long timeout_ms, void* userp) {
-    auto* w = static_cast<Worker*>(userp);
-    w->timer_ = timeout_ms < 0 ? Clock::time_point::max()
-                               : Clock::now() + std::chrono::milliseconds(timeout_ms);
-    return 0;
-  }
-
-  void Drain() {
-    int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-      if (msg->msg == CURLMSG_DONE) Complete(msg->easy_handle, msg->data.result);
+      return &*tls_;
+    } catch (const std::exception& e) {
+      tls_.reset();
+      *error = "TLS setup (CA file '" + options_.ca_file + "'): " + e.what();
+      return nullptr;
     }
   }
 
-  void Run() {
-    std::vector<std::unique_ptr<Job>> batch;
-    epoll_event events[64];
-    int running = 0;
-    for (;;) {
-      bool stopping;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        batch.swap(incoming_);
-        stopping = stop_;
-      }
-      if (stopping) break;
-      for (auto& job : local_) batch.push_back(std::move(job));
-      local_.clear();
-      auto now = Clock::now();
-      for (auto& job : batch) {
-        if (job->not_before > now) {
-          delayed_.push(std::move(job));
-        } else {
-          Start(std::move(job));
+  void SendRequest(Transfer* t) {
+    t->phase = "send";
+    t->phase_deadline = t->deadline;
+    HttpRequest& r = t->request;
+    const bhttp::verb verb = bhttp::string_to_verb(r.method);
+    if (verb == bhttp::verb::unknown) {
+      return Finish(t, Failure("unsupported HTTP method '" + r.method + "'", false));
+    }
+    auto& req = t->req;
+    if (t->built) return Write(t);
+    t->built = true;
+    req.method(verb);
+    req.version(11);
+    std::string target = t->route->absolute_prefix + t->route->origin.prefix + r.path;
+    if (!r.query.empty()) target.append("?").append(r.query);
+    req.target(target);
+    bool host = false;
+    for (const auto& [name, value] : r.headers) {
+      host = host || IEquals(name, "host");
+      req.insert(name, value);
+    }
+    if (!host) req.set(bhttp::field::host, t->route->origin.authority);
+    if (t->route->proxy && !t->route->origin.tls && !t->route->proxy->authorization.empty()) {
+      req.set(bhttp::field::proxy_authorization, t->route->proxy->authorization);
+    }
+    if (verb != bhttp::verb::get || !r.body.empty()) {
+      req.body() = std::move(r.body);  // kept in req: a stale connection resends it
+      req.prepare_payload();
+    }
+    Write(t);
+  }
+
+  void Write(Transfer* t) {
+    t->sending = true;
+    if (t->conn->tls) {
+      Exchange(t, *t->conn->tls);
+    } else {
+      Exchange(t, t->conn->socket);
+    }
+  }
+
+  // Writes the request and reads the answer: its header first, then the
+  // body. (Beast 1.74's eager parse, which async_read uses, lets a body past
+  // body_limit through when it arrives with its header; a header read alone
+  // reports it.)
+  template <class Stream>
+  void Exchange(Transfer* t, Stream& stream) {
+    bhttp::async_write(stream, t->req, [this, t, &stream](const error_code& ec, size_t) {
+      if (ec) return Failed(t, ec, "send");
+      t->phase = "receive";
+      auto& p = t->parser.emplace();
+      p.body_limit(options_.max_response_bytes);
+      p.header_limit(64 * 1024);
+      bhttp::async_read_header(stream, t->conn->buffer, p,
+                               [this, t, &stream](const error_code& e, size_t) {
+                                 if (e) return Failed(t, e, "receive");
+                                 if (t->parser->is_done()) return OnAnswer(t);
+                                 bhttp::async_read(stream, t->conn->buffer, *t->parser,
+                                                   [this, t](const error_code& e2, size_t) {
+                                                     if (e2) return Failed(t, e2, "receive");
+                                                     OnAnswer(t);
+                                                   });
+                               });
+    });
+  }
+
+  void OnAnswer(Transfer* t) {
+    auto& msg = t->parser->get();
+    HttpResult result;
+    result.transport_ok = true;
+    result.status = static_cast<long>(msg.result_int());
+    if (auto it = msg.find("x-amzn-ErrorType"); it != msg.end()) {
+      const auto v = it->value().substr(0, 256);
+      result.error_type.assign(v.data(), v.size());
+    }
+    result.body = std::move(msg.body());
+    if (msg.keep_alive() && t->conn->buffer.size() == 0 && !stopping_) {
+      Park(std::move(t->conn));
+    }
+    Finish(t, std::move(result));
+  }
+
+  // A connection back to its pool; at the cap, another idle one makes room.
+  void Park(std::unique_ptr<Connection> c) {
+    const long cap = std::max(1L, options_.max_connections_per_thread);
+    if (idle_count_ >= static_cast<size_t>(cap)) {
+      for (auto& [key, pool] : idle_) {
+        if (!pool.empty()) {
+          pool.erase(pool.begin());  // the oldest of that pool
+          --idle_count_;
+          break;
         }
       }
-      batch.clear();
-      while (!delayed_.empty() && delayed_.top()->not_before <= now) {
-        Start(std::move(const_cast<std::unique_ptr<Job>&>(delayed_.top())));
-        delayed_.pop();
-      }
-      if (timer_ <= Clock::now()) {
-        timer_ = Clock::time_point::max();
-        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-        Drain();
-      }
-      Clock::time_point until = timer_;
-      if (!delayed_.empty()) until = std::min(until, delayed_.top()->not_before);
-      int wait_ms = 1000;
-      if (until != Clock::time_point::max()) {
-        const auto ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
-        wait_ms = static_cast<int>(std::clamp<int64_t>(ms + 1, 0, wait_ms));
-      }
-      if (!local_.empty()) wait_ms = 0;  // sent from the timer pass's callbacks
-      const int n = epoll_wait(epoll_, events, 64, wait_ms);
-      for (int i = 0; i < n; ++i) {
-        if (events[i].data.fd == wake_) {
-          uint64_t count;
-          if (read(wake_, &count, sizeof count) < 0) {
-            // Already drained by an earlier event of this batch.
-          }
-          continue;
-        }
-        if (Unpark(events[i].data.fd)) continue;
-        int flags = 0;
-        if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
-        if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-        if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(multi_, events[i].data.fd, flags, &running);
-      }
-      Drain();
     }
-    Shutdown(batch);
+    idle_[*c->pool_key].push_back(std::move(c));
+    ++idle_count_;
   }
 
-  // Fails everything still owned by this worker so no caller waits forever.
-  void Shutdown(std::vector<std::unique_ptr<Job>>& batch) {
-    auto fail = [](std::unique_ptr<Job> job) {
-      HttpResult r;
+  static HttpResult Failure(std::string error, bool maybe_sent) {
+    HttpResult r;
+    r.error = std::move(error);
+    r.maybe_sent = maybe_sent;
+    return r;
+  }
+
+  void Failed(Transfer* t, const error_code& ec, const std::string& what) {
+    if (t->cancelled) {
+      HttpResult r = Failure("HTTP client shut down", t->sending);
       r.cancelled = true;
-      r.error = "HTTP client shut down";
-      job->done(std::move(r));
-    };
-    for (auto& job : batch) fail(std::move(job));
-    batch.clear();
-    while (!delayed_.empty()) {
-      fail(std::move(const_cast<std::unique_ptr<Job>&>(delayed_.top())));
-      delayed_.pop();
+      return Finish(t, std::move(r));
     }
-    for (CURL* easy : active_) {
-      Job* raw = nullptr;
-      curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&raw));
-      curl_multi_remove_handle(multi_, easy);
-      curl_easy_cleanup(easy);
-      fail(std::unique_ptr<Job>(raw));
+    if (t->timed_out) {
+      HttpResult r = Failure(
+          std::string(t->phase) + " timed out after " + std::to_string(t->timeout.count()) + " ms",
+          t->sending);
+      r.timed_out = true;
+      return Finish(t, std::move(r));
     }
-    active_.clear();
-    // A failed caller may have sent again from its callback.
-    while (!local_.empty()) {
-      batch.swap(local_);
-      for (auto& job : batch) fail(std::move(job));
-      batch.clear();
+    if (ec == bhttp::error::body_limit) return Finish(t, Failure("response too large", true));
+    const bool no_answer = !t->parser || !t->parser->got_some();
+    if (t->reused && t->sending && no_answer && ConnectionLost(ec)) {
+      // A kept-alive connection the server had closed: the usual fate of
+      // idle connections, and retried once on a new one, unless the
+      // request must not be sent twice (the first may have been applied).
+      if (t->request.send_once) {
+        return Finish(t, Failure("connection lost after the request was sent (not resent)", true));
+      }
+      if (!t->retried) {
+        t->retried = true;
+        t->sending = false;
+        t->parser.reset();
+        return Connect(t);
+      }
+    }
+    std::string error = what;
+    if (t->route) error += " " + t->route->origin.authority;
+    error += ": " + ec.message();
+    Finish(t, Failure(std::move(error), t->sending));
+  }
+
+  // The transfer's end: its callback runs once, with nothing of the worker
+  // locked, and may send again.
+  void Finish(Transfer* t, HttpResult&& result) {
+    Unlink(t);
+    Owned own(t);
+    own->conn.reset();  // closed unless parked
+    Callback done = std::move(own->done);
+    own.reset();
+    done(std::move(result));
+  }
+
+  void Fail(Owned t, std::string error) {
+    HttpResult r = Failure(std::move(error), false);
+    r.cancelled = stopping_;
+    Callback done = std::move(t->done);
+    t.reset();
+    done(std::move(r));
+  }
+
+  void Link(Transfer* t) {
+    t->next = active_;
+    if (active_) active_->prev = t;
+    active_ = t;
+  }
+  void Unlink(Transfer* t) {
+    if (t->prev) t->prev->next = t->next;
+    if (t->next) t->next->prev = t->prev;
+    if (active_ == t) active_ = t->next;
+    t->prev = t->next = nullptr;
+  }
+
+  // One timer for every transfer's deadline, moved only when a deadline
+  // comes before it: a request that is answered in time costs no timer
+  // operation. When it fires, transfers past their deadline are aborted
+  // and it is set for the earliest of the rest.
+  void ArmTimer(Clock::time_point at) {
+    if (at >= timer_at_) return;
+    timer_at_ = at;
+    timer_.expires_at(at);
+    timer_.async_wait([this](const error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;
+      timer_at_ = Clock::time_point::max();
+      if (stopping_) return;
+      const auto now = Clock::now();
+      Clock::time_point next = Clock::time_point::max();
+      std::vector<Transfer*> late;
+      for (Transfer* t = active_; t != nullptr; t = t->next) {
+        if (t->timed_out) continue;
+        if (t->phase_deadline <= now) {
+          late.push_back(t);
+        } else {
+          next = std::min(next, t->phase_deadline);
+        }
+      }
+      for (Transfer* t : late) {
+        t->timed_out = true;
+        Abort(t);
+      }
+      if (next != Clock::time_point::max()) ArmTimer(next);
+    });
+  }
+
+  // Ends what the transfer waits for; its handler then finishes it.
+  void Abort(Transfer* t) {
+    if (t->resolving != nullptr) {
+      t->resolving->transfer = nullptr;  // its handler only frees it
+      t->resolving = nullptr;
+      return Failed(t, asio::error::operation_aborted, "resolve");
+    }
+    if (t->conn) {
+      error_code ignored;
+      t->conn->socket.close(ignored);
     }
   }
 
-  static constexpr uint32_t kUnwatched = ~0u;
-  struct Watch {
-    uint32_t registered = kUnwatched;  // the epoll mask, or not in epoll
-    bool connection = false;           // opened by OnOpen, closed by OnClose
-    bool parked = false;               // registered, but curl removed it
-  };
-  Watch& WatchOf(int fd) {
-    const auto i = static_cast<size_t>(fd);
-    if (i >= watched_.size()) watched_.resize(i + 1);
-    return watched_[i];
+  // Fails everything this worker owns so no caller waits forever; callbacks
+  // that send again are failed too (Begin sees stopping_).
+  void Stop() {
+    stopping_ = true;
+    timer_.cancel();
+    idle_.clear();
+    idle_count_ = 0;
+    std::vector<Transfer*> started;
+    for (Transfer* t = active_; t != nullptr; t = t->next) started.push_back(t);
+    for (Transfer* t : started) {
+      t->cancelled = true;
+      Abort(t);
+    }
+    for (Transfer* t : delayed_) t->delay->cancel();
   }
 
   const HttpClient* owner_;
   HttpOptions options_;
-  CURLM* multi_;
-  int epoll_ = -1;
-  int wake_ = -1;  // eventfd: Add() and the destructor wake the loop
-  Clock::time_point timer_ = Clock::time_point::max();  // curl's next timeout
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  asio::steady_timer timer_;
+  Clock::time_point timer_at_ = Clock::time_point::max();
+  std::optional<ssl::context> tls_;  // made at the first https connection
+  bool stopping_ = false;
+  Transfer* active_ = nullptr;
+  std::vector<Transfer*> delayed_;
+  ProxyEnvironment own_proxies_;  // from options_.proxies, when set
+  const ProxyEnvironment* proxies_ = &EnvironmentProxies();
+  std::unordered_map<std::string, Route> routes_;  // by base URL
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  size_t idle_count_ = 0;
   std::thread thread_;
-  std::mutex mu_;
-  bool stop_ = false;
-  std::vector<std::unique_ptr<Job>> incoming_;
-  std::vector<std::unique_ptr<Job>> local_;  // AddFromLoop's; this thread only
-  std::vector<Watch> watched_;               // by descriptor
-  std::priority_queue<std::unique_ptr<Job>, std::vector<std::unique_ptr<Job>>, Later> delayed_;
-  std::vector<CURL*> idle_;
-  std::unordered_set<CURL*> active_;
 };
 
 HttpClient::HttpClient(HttpOptions options) {
@@ -524,8 +843,9 @@ HttpClient::~HttpClient() {
   if (CallingWorker() == nullptr) return;  // the workers stop and join as members
   // The last owner let go inside a completion callback, on one of these
   // threads: it cannot join itself. The callback has returned by the time
-  // this runs (it runs while the finished job is destroyed), so a detached
-  // thread stops and joins the workers once this one is back in its loop.
+  // this runs (it runs while the finished transfer's callback is destroyed),
+  // so a detached thread stops and joins the workers once this one is back
+  // in its loop.
   std::thread([workers = std::move(workers_)]() mutable {
     HoldExitUntilThreadEnds();
     workers.clear();
@@ -535,39 +855,48 @@ HttpClient::~HttpClient() {
 void HttpClient::Send(const std::string& base_url, HttpRequest request,
                       std::chrono::milliseconds timeout, Callback done,
                       Clock::time_point not_before) {
-  auto job = std::make_unique<Job>();
-  job->url = base_url + request.path;
-  if (!request.query.empty()) job->url += "?" + request.query;
-  job->request = std::move(request);
-  job->timeout = timeout;
-  job->done = std::move(done);
-  job->not_before = not_before;
-  if (Worker* own = CallingWorker()) {
-    own->AddFromLoop(std::move(job));
-    return;
-  }
-  workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]->Add(std::move(job));
+  auto t = std::make_unique<Worker::Transfer>();
+  t->base_url = base_url;
+  t->request = std::move(request);
+  t->timeout = timeout;
+  t->done = std::move(done);
+  t->not_before = not_before;
+  Worker* w = CallingWorker();
+  if (w == nullptr)
+    w = workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()].get();
+  w->Add(std::move(t));
 }
 
 HttpResult HttpFetch(const std::string& url, const std::string& method,
                      const std::vector<std::pair<std::string, std::string>>& headers,
                      std::chrono::milliseconds timeout) {
-  GlobalInit();
-  Job job;
-  job.url = url;
-  job.request.method = method;
-  job.request.headers = headers;
-  job.timeout = timeout;
+  // scheme://authority, then the path and query.
+  const size_t sep = url.find("://");
+  const size_t path_at = url.find_first_of("/?", sep == std::string::npos ? 0 : sep + 3);
+  const std::string base = url.substr(0, path_at);
+  HttpRequest request;
+  request.method = method;
+  request.headers = headers;
+  if (path_at != std::string::npos) {
+    std::string rest = url.substr(path_at);
+    const size_t q = rest.find('?');
+    request.path = rest.substr(0, q);
+    if (request.path.empty()) request.path = "/";
+    if (q != std::string::npos) request.query = rest.substr(q + 1);
+  }
   HttpOptions options;
+  options.io_threads = 1;
   options.connect_timeout = std::min(options.connect_timeout, timeout);
   options.max_response_bytes = 1 << 20;
-  CURL* easy = curl_easy_init();
-  ConfigureHandle(easy, options);
-  ConfigureTransfer(easy, job, options);
-  CURLcode code = curl_easy_perform(easy);
-  HttpResult result = Finish(easy, job, code);
-  curl_easy_cleanup(easy);
-  return result;
+  std::promise<HttpResult> answer;
+  std::future<HttpResult> result = answer.get_future();
+  {
+    HttpClient client(options);
+    client.Send(base, std::move(request), timeout,
+                [&answer](HttpResult&& r) { answer.set_value(std::move(r)); });
+    result.wait();
+  }
+  return result.get();
 }
 
 }  // namespace zae::aws

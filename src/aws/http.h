@@ -1,22 +1,24 @@
-// HTTP transport on libcurl's multi interface.
+// HTTP/1.1 transport: Boost.Beast's serializer and parser over Boost.Asio,
+// OpenSSL for TLS.
 //
-// HttpClient runs a few I/O threads, each with its own curl multi handle (and
-// therefore its own connection cache, so connections are kept alive and
-// reused). Send() queues a request and returns at once; many requests are in
-// flight per thread. TLS peer and host verification are always on.
+// HttpClient runs a few I/O threads, each with its own connection pool, so
+// connections are kept alive and reused. Send() queues a request and returns
+// at once; many requests are in flight per thread. TLS peer and host
+// verification are always on (SNI for host names; an address must be in the
+// certificate). Names are resolved off the I/O thread (Asio's resolver
+// thread). A kept-alive connection found dead when a request goes out on it
+// is replaced once, unless the request is send_once.
 //
 // Thread safety: Send() may be called from any thread, including from inside a
 // completion callback. Called from a callback of the same client, the request
-// joins that I/O thread's own loop (no lock, no wakeup), so a caller that
+// joins that I/O thread's own queue (no lock, no wakeup), so a caller that
 // sends its next request from the answer to the last keeps one thread busy
 // and the other idle. Callbacks run on an I/O thread: they must be short and
 // must never wait for another request's result (that would stall the thread
-// that has to deliver it). The destructor fails queued requests with a
-// NetworkError-style result (their callbacks may send again; those fail too)
-// and joins the threads.
-// Proxies: curl's proxy variables (http_proxy, https_proxy, all_proxy and
-// their upper-case forms) are read once per process;
-// with none set, curl is told not to look them up on every transfer.
+// that has to deliver it). The destructor fails queued and in-flight
+// requests with a cancelled result (their callbacks may send again; those
+// fail too) and joins the threads.
+// Proxies: HttpOptions::proxies, or curl's variables read once per process.
 // Errors: transport failures are reported in HttpResult, never thrown.
 #ifndef ZAE_AWS_HTTP_H_
 #define ZAE_AWS_HTTP_H_
@@ -25,6 +27,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,12 +35,26 @@
 
 namespace zae::aws {
 
+// Proxies for HttpOptions::proxies, as curl's variables would give them:
+// "[http://][user:password@]host[:port]" (port 1080 when left out; only
+// http:// proxies), and a no_proxy list of host names and domains separated
+// by commas ("*": none goes through a proxy).
+struct ProxyOptions {
+  std::string http;   // for http:// origins; empty: direct
+  std::string https;  // for https:// origins, through a CONNECT tunnel
+  std::string no_proxy;
+};
+
 struct HttpOptions {
   std::chrono::milliseconds connect_timeout{3000};
   int io_threads = 2;
   long max_connections_per_thread = 256;  // kept-alive connections cached per thread
   std::string ca_file;                    // empty: system default bundle
   size_t max_response_bytes = 64 << 20;   // larger bodies fail the request
+  // Unset: from the environment (http_proxy, https_proxy, all_proxy,
+  // no_proxy and their upper-case forms but HTTP_PROXY), read once per
+  // process.
+  std::optional<ProxyOptions> proxies;
 };
 
 struct HttpResult {
@@ -48,7 +65,7 @@ struct HttpResult {
   // being sent or answered when the transfer failed); false when it failed
   // before a request was sent (connecting, resolving, TLS).
   bool maybe_sent = false;
-  std::string error;  // curl's description when !transport_ok
+  std::string error;  // what failed, when !transport_ok
   long status = 0;
   std::string body;
   // The x-amzn-ErrorType response header (at most 256 bytes), the only header

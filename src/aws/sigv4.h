@@ -33,9 +33,9 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // in send order
   std::string body;
   // Not signed. True for a request that must reach the server at most once
-  // per Send (a non-idempotent write): libcurl then never sends it again on
-  // its own (it does after a reused connection dies with no answer), and
-  // the result tells whether it may have been sent.
+  // per Send (a non-idempotent write): the transport then never sends it
+  // again on its own (it does after a reused connection dies with no
+  // answer), and the result tells whether it may have been sent.
   bool send_once = false;
 };
 

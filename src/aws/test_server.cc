@@ -92,6 +92,7 @@ bool TestServer::ServeOne(int c) {
   }
   ++requests_;
   TestResponse resp = handler_(req);
+  if (resp.drop) return false;
   std::string out = "HTTP/1.1 " + std::to_string(resp.status) +
                     " X\r\nContent-Type: " + resp.content_type +
                     "\r\nContent-Length: " + std::to_string(resp.body.size()) + "\r\n";

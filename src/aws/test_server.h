@@ -22,6 +22,7 @@ struct TestResponse {
   std::string body;
   std::string content_type = "application/x-amz-json-1.0";
   std::map<std::string, std::string> headers;  // sent in addition
+  bool drop = false;                           // close the connection instead of answering
 };
 
 class TestServer {

@@ -63,7 +63,7 @@ TEST_F(DynamoDbStoreTest, ATransactionWhoseAnswerIsLostIsAppliedOnce) {
 }
 
 // An UpdateItem ADD applied by DynamoDB whose answer is lost is not resent
-// blindly (the client, and libcurl on a reused connection, would apply it
+// blindly (the client, and the transport on a reused connection, would apply it
 // twice): the store reads the item and finds its own write in it.
 TEST_F(DynamoDbStoreTest, AnAddWhoseAnswerIsLostIsAppliedOnce) {
   auto proxy = testing::TcpFaultProxy::For(Endpoint());
