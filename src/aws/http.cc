@@ -312,7 +312,10 @@ Route MakeRoute(const std::string& base_url, const ProxyEnvironment& proxies) {
 
 // A connection, kept alive between requests of one pool key.
 struct Connection {
-  explicit Connection(asio::io_context& io) : socket(io) {}
+  // Room for a whole answer of the usual size: Beast reads at most what the
+  // buffer has room for (at least 512 bytes), one system call and one pass
+  // of the loop each.
+  explicit Connection(asio::io_context& io) : socket(io) { buffer.reserve(16 * 1024); }
   tcp::socket socket;
   std::unique_ptr<ssl::stream<tcp::socket&>> tls;  // set for https origins
   beast::flat_buffer buffer;                       // bytes read past an answer
@@ -383,6 +386,18 @@ class HttpClient::Worker {
     asio::post(io_, [this, t = std::move(t)]() mutable { Begin(std::move(t)); });
   }
 
+  // From a completion callback on this worker's thread: started at once, as
+  // queueing it would cost a pass of the loop. Bounded: a callback that
+  // sends again from a failure that comes at once (a bad URL, shutdown)
+  // would otherwise recurse without end.
+  void AddFromLoop(std::unique_ptr<Transfer> t) {
+    static thread_local int depth = 0;
+    if (depth >= 4) return Add(std::move(t));
+    ++depth;
+    Begin(std::move(t));
+    --depth;
+  }
+
   struct Transfer {
     std::string base_url;
     HttpRequest request;
@@ -398,6 +413,7 @@ class HttpClient::Worker {
     bool built = false;  // req holds the request (a resend reuses it)
     std::optional<asio::steady_timer> delay;
     bhttp::request<bhttp::string_body> req;
+    std::optional<bhttp::request_serializer<bhttp::string_body>> serializer;  // of req
     std::optional<bhttp::response_parser<bhttp::string_body>> parser;
     std::optional<bhttp::request<bhttp::empty_body>> connect_req;
     std::optional<bhttp::response_parser<bhttp::empty_body>> connect_parser;
@@ -501,6 +517,16 @@ class HttpClient::Worker {
 
   void OnConnected(Transfer* t, const error_code& ec) {
     if (ec) return Failed(t, ec, "connect");
+    // The connect left the socket registered for writability, edge
+    // triggered: kept, every request's ACK would wake the loop for nothing.
+    // Registered anew, it waits for reads only until a write has to wait.
+    error_code re;
+    const tcp protocol = t->conn->socket.local_endpoint(re).protocol();
+    if (!re) {
+      const int fd = t->conn->socket.release(re);
+      if (!re) t->conn->socket.assign(protocol, fd, re);
+    }
+    if (re) return Failed(t, re, "connect");
     error_code ignored;
     t->conn->socket.set_option(tcp::no_delay(true), ignored);
     t->conn->socket.set_option(asio::socket_base::keep_alive(true), ignored);
@@ -620,29 +646,76 @@ class HttpClient::Worker {
     }
   }
 
-  // Writes the request and reads the answer: its header first, then the
-  // body. (Beast 1.74's eager parse, which async_read uses, lets a body past
-  // body_limit through when it arrives with its header; a header read alone
-  // reports it.)
+  // Writes the request, then reads the answer. On a plain connection the
+  // request is first written at once without waiting (it nearly always fits
+  // the socket's buffer): Asio would complete even an immediate write
+  // through its queue, one more pass of the loop (an epoll_wait) per request.
   template <class Stream>
   void Exchange(Transfer* t, Stream& stream) {
-    bhttp::async_write(stream, t->req, [this, t, &stream](const error_code& ec, size_t) {
+    auto& sr = t->serializer.emplace(t->req);
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      error_code ec;
+      if (!stream.non_blocking()) stream.non_blocking(true, ec);
+      if (!ec) bhttp::write(stream, sr, ec);
+      if (!ec) {
+        StartReceive(t);
+        return AwaitAnswer(t);
+      }
+      if (ec != asio::error::would_block && ec != asio::error::try_again) {
+        return Failed(t, ec, "send");
+      }
+    }
+    bhttp::async_write(stream, sr, [this, t, &stream](const error_code& ec, size_t) {
       if (ec) return Failed(t, ec, "send");
-      t->phase = "receive";
-      auto& p = t->parser.emplace();
-      p.body_limit(options_.max_response_bytes);
-      p.header_limit(64 * 1024);
-      bhttp::async_read_header(stream, t->conn->buffer, p,
-                               [this, t, &stream](const error_code& e, size_t) {
-                                 if (e) return Failed(t, e, "receive");
-                                 if (t->parser->is_done()) return OnAnswer(t);
-                                 bhttp::async_read(stream, t->conn->buffer, *t->parser,
-                                                   [this, t](const error_code& e2, size_t) {
-                                                     if (e2) return Failed(t, e2, "receive");
-                                                     OnAnswer(t);
-                                                   });
-                               });
+      Receive(t, stream);
     });
+  }
+
+  void StartReceive(Transfer* t) {
+    t->phase = "receive";
+    auto& p = t->parser.emplace();
+    p.body_limit(options_.max_response_bytes);
+    p.header_limit(64 * 1024);
+  }
+
+  // A plain connection's answer: read without waiting whenever the socket
+  // is readable. Asio's own reads would try a read that finds nothing right
+  // after the request went out and complete each read through its queue:
+  // two more system calls per request.
+  void AwaitAnswer(Transfer* t) {
+    t->conn->socket.async_wait(tcp::socket::wait_read, [this, t](const error_code& ec) {
+      if (ec) return Failed(t, ec, "receive");
+      ReadAnswer(t);
+    });
+  }
+
+  void ReadAnswer(Transfer* t) {
+    auto& p = *t->parser;
+    error_code ec;
+    // Header first, then the body: see Receive.
+    if (!p.is_header_done()) bhttp::read_header(t->conn->socket, t->conn->buffer, p, ec);
+    if (!ec && !p.is_done()) bhttp::read(t->conn->socket, t->conn->buffer, p, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return AwaitAnswer(t);
+    if (ec) return Failed(t, ec, "receive");
+    OnAnswer(t);
+  }
+
+  // The answer's header first, then its body. (Beast 1.74's eager parse,
+  // which async_read uses, lets a body past body_limit through when it
+  // arrives with its header; a header read alone reports it.)
+  template <class Stream>
+  void Receive(Transfer* t, Stream& stream) {
+    StartReceive(t);
+    bhttp::async_read_header(stream, t->conn->buffer, *t->parser,
+                             [this, t, &stream](const error_code& e, size_t) {
+                               if (e) return Failed(t, e, "receive");
+                               if (t->parser->is_done()) return OnAnswer(t);
+                               bhttp::async_read(stream, t->conn->buffer, *t->parser,
+                                                 [this, t](const error_code& e2, size_t) {
+                                                   if (e2) return Failed(t, e2, "receive");
+                                                   OnAnswer(t);
+                                                 });
+                             });
   }
 
   void OnAnswer(Transfer* t) {
@@ -861,10 +934,8 @@ void HttpClient::Send(const std::string& base_url, HttpRequest request,
   t->timeout = timeout;
   t->done = std::move(done);
   t->not_before = not_before;
-  Worker* w = CallingWorker();
-  if (w == nullptr)
-    w = workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()].get();
-  w->Add(std::move(t));
+  if (Worker* own = CallingWorker()) return own->AddFromLoop(std::move(t));
+  workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]->Add(std::move(t));
 }
 
 HttpResult HttpFetch(const std::string& url, const std::string& method,
