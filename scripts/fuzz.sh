@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target (clang 14) in build/fuzz and runs each for a
 # bounded time: the DynamoDB response parser, the SQLite row decoder and the
-# CLI limit syntax, the server's rule file and the typed DynamoDB write's
+# CLI limit syntax, the HTTP client's URL split, the server's rule file and the typed DynamoDB write's
 # answer reader. A crash fails the script.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]    (default 30)
 set -euo pipefail
@@ -10,7 +10,7 @@ seconds=${1:-30}
 build=$root/build/fuzz
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DZAE_FUZZ=ON -DZAE_BUILD_TESTS=OFF \
   -DZAE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-targets=(src/aws/zae_aws_fuzz_response src/store/sqlite/item_codec_fuzz src/cli/zae_limit_syntax_fuzz
+targets=(src/aws/zae_aws_fuzz_response src/aws/zae_aws_fuzz_url src/store/sqlite/item_codec_fuzz src/cli/zae_limit_syntax_fuzz
   src/server/zae_rules_fuzz src/store/dynamodb/zae_bucket_answer_fuzz)
 cmake --build "$build" -j2 --target "${targets[@]##*/}"
 for target in "${targets[@]}"; do

@@ -28,6 +28,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "aws/url.h"
 #include "core/thread_exit.h"
 
 namespace zae::aws {
@@ -44,18 +45,20 @@ namespace {
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // OpenSSL's exit handler deletes the key of its per-thread state, so it
+    // must run after exit has waited for the I/O and pool threads
+    // (core/thread_exit.h). Initialised lazily by the first signature, it
+    // was registered after that wait and ran first: an I/O thread still
+    // ending leaked its error state (ASan caught it). libcurl's global init
+    // used to initialise OpenSSL here; now it is done here, followed by a
+    // wait that runs before it even when a pool thread started earlier.
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr);
+    WaitForHeldThreadsBeforeEarlierExitHandlers();
     // TLS leaves OpenSSL state on the I/O threads (and signing on the
     // limiter's); freed here, it is gone before exit proceeds
     // (core/thread_exit.h).
     AtHeldThreadEnd([] { OPENSSL_thread_stop(); });
   });
-}
-
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 std::string Lower(std::string_view s) {
@@ -64,117 +67,9 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Where a base URL (scheme://host[:port][prefix]) points. Only what a
-// request needs: the split itself is a few lines and there is no URL parser
-// among the project's dependencies; anything unusual is refused, not guessed.
-struct Origin {
-  bool tls = false;
-  std::string host;       // without an IPv6 literal's brackets
-  std::string port;       // digits
-  std::string authority;  // the Host header: host[:port], brackets kept
-  std::string prefix;     // what follows the authority in the base URL
-  bool ip_literal = false;
-  std::string userinfo;  // proxies only: user:password, still %-encoded
-};
-
-// A proxy's URL may omit the scheme (http), carry user:password and
-// defaults to port 1080, as curl's proxy variables do.
-bool ParseUrl(std::string_view url, bool proxy, Origin* o, std::string* error) {
-  const bool allow_userinfo = proxy, default_http = proxy;
-  size_t sep = url.find("://");
-  std::string_view scheme = sep == std::string_view::npos ? "" : url.substr(0, sep);
-  std::string_view rest = sep == std::string_view::npos ? url : url.substr(sep + 3);
-  if (sep == std::string_view::npos && !default_http) {
-    *error = "URL without a scheme (want http:// or https://)";
-    return false;
-  }
-  if (sep != std::string_view::npos && !IEquals(scheme, "http") && !IEquals(scheme, "https")) {
-    *error = "unsupported URL scheme '" + std::string(scheme) + "' (want http or https)";
-    return false;
-  }
-  o->tls = IEquals(scheme, "https");
-  size_t end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, end);
-  o->prefix = end == std::string_view::npos ? "" : std::string(rest.substr(end));
-  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
-    if (!allow_userinfo) {
-      *error = "credentials in a URL are not supported";
-      return false;
-    }
-    o->userinfo = std::string(authority.substr(0, at));
-    authority = authority.substr(at + 1);
-  }
-  std::string_view host = authority, port;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      *error = "unterminated IPv6 address in URL";
-      return false;
-    }
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        *error = "bad character after an IPv6 address in URL";
-        return false;
-      }
-      port = after.substr(1);
-    }
-  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  if (host.empty()) {
-    *error = "URL without a host";
-    return false;
-  }
-  for (char c : host) {
-    if (std::isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@' || c == '\\') {
-      *error = "bad character in the URL's host";
-      return false;
-    }
-  }
-  const bool explicit_port = !port.empty();
-  if (!explicit_port) port = proxy ? "1080" : o->tls ? "443" : "80";
-  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
-        return std::isdigit(static_cast<unsigned char>(c));
-      })) {
-    *error = "bad port in URL";
-    return false;
-  }
-  const long p = std::strtol(std::string(port).c_str(), nullptr, 10);
-  if (p < 1 || p > 65535) {
-    *error = "port out of range in URL";
-    return false;
-  }
-  o->host = std::string(host);
-  o->port = std::string(port);
-  error_code ec;
-  asio::ip::make_address(o->host, ec);
-  o->ip_literal = !ec;
-  const bool v6 = o->ip_literal && o->host.find(':') != std::string::npos;
-  o->authority = v6 ? "[" + o->host + "]" : o->host;
-  if (explicit_port) o->authority += ":" + o->port;
-  return true;
-}
-
-std::string PercentDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 // A proxy from the environment: http:// only (what curl did by default).
 struct Proxy {
-  Origin origin;
+  Url origin;
   std::string authorization;  // "Basic ..." when the URL carried user:password
   std::string error;          // set: the variable is unusable; requests fail with it
 };
@@ -189,7 +84,8 @@ std::optional<Proxy> ProxyFrom(const char* name, const char* v) {
     p.error = std::string("proxy in ") + name + ": only http:// proxies are supported";
     return p;
   }
-  if (!ParseUrl(url, true, &p.origin, &error)) {
+  error = ParseUrl(url, true, &p.origin);
+  if (!error.empty()) {
     p.error = std::string("proxy in ") + name + ": " + error;
     return p;
   }
@@ -214,7 +110,7 @@ struct ProxyEnvironment {
   bool no_proxy_all = false;
   std::vector<std::string> no_proxy;  // lower case, without a leading dot
 
-  const Proxy* For(const Origin& o) const {
+  const Proxy* For(const Url& o) const {
     const std::optional<Proxy>& p = o.tls ? https : http;
     if (!p) return nullptr;
     if (no_proxy_all) return nullptr;
@@ -276,7 +172,7 @@ const ProxyEnvironment& EnvironmentProxies() {
 // How requests to one base URL travel: parsed once per worker and base URL.
 struct Route {
   std::string error;  // set: every request to this base URL fails with it
-  Origin origin;
+  Url origin;
   const Proxy* proxy = nullptr;
   std::string pool_key;         // connections are shared by requests of one key
   std::string connect_target;   // CONNECT's host:port (TLS through a proxy)
@@ -285,7 +181,8 @@ struct Route {
 
 Route MakeRoute(const std::string& base_url, const ProxyEnvironment& proxies) {
   Route r;
-  if (!ParseUrl(base_url, false, &r.origin, &r.error)) {
+  r.error = ParseUrl(base_url, false, &r.origin);
+  if (!r.error.empty()) {
     r.error = "bad URL '" + base_url + "': " + r.error;
     return r;
   }
@@ -490,10 +387,12 @@ class HttpClient::Worker {
     t->conn->pool_key = &t->route->pool_key;
     t->phase_deadline = std::min(t->deadline, Clock::now() + options_.connect_timeout);
     ArmTimer(t->phase_deadline);
-    const Origin& to = t->route->proxy ? t->route->proxy->origin : t->route->origin;
+    const Url& to = t->route->proxy ? t->route->proxy->origin : t->route->origin;
     if (to.ip_literal) {
-      tcp::endpoint at(asio::ip::make_address(to.host),
-                       static_cast<unsigned short>(std::stoi(to.port)));
+      error_code bad;
+      const auto address = asio::ip::make_address(to.host, bad);
+      if (bad) return Failed(t, bad, "connect");
+      tcp::endpoint at(address, static_cast<unsigned short>(std::stoi(to.port)));
       t->conn->socket.async_connect(at, [this, t](const error_code& ec) { OnConnected(t, ec); });
       return;
     }
@@ -570,7 +469,7 @@ class HttpClient::Worker {
     Connection& c = *t->conn;
     c.tls = std::make_unique<ssl::stream<tcp::socket&>>(c.socket, *ctx);
     SSL* s = c.tls->native_handle();
-    const Origin& o = t->route->origin;
+    const Url& o = t->route->origin;
     // Server name and the name the certificate must carry: a host name is
     // both, an address is only checked (RFC 6066 has no SNI for addresses).
     if (o.ip_literal) {

@@ -143,20 +143,30 @@ TEST(HttpClientTest, ConnectionsClosedWhileParkedDoNotStallLaterRequests) {
   EXPECT_EQ(a.requests() + b.requests(), 12);
 }
 
+// A socket bound to a free loopback port, listening when backlog > 0.
+int ListenOnLoopback(int backlog, int* port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  if (backlog > 0) {
+    EXPECT_EQ(::listen(fd, backlog), 0);
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
 // A listener that never answers: connections are accepted by the kernel
 // (backlog) and requests wait until the client gives up.
 class Silent {
  public:
   Silent() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 64), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    url_ = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    int port = 0;
+    fd_ = ListenOnLoopback(64, &port);
+    url_ = "http://127.0.0.1:" + std::to_string(port);
   }
   ~Silent() { ::close(fd_); }
   const std::string& url() const { return url_; }
@@ -263,15 +273,9 @@ TEST(HttpClientTest, AnAnswerOverTheSizeLimitFails) {
 TEST(HttpClientTest, BadBaseUrlsAndRefusedConnectionsFailWithAReason) {
   HttpClient client;
   // A port nothing listens on: bound, then closed.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  const std::string refused = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  int port = 0;
+  ::close(ListenOnLoopback(0, &port));
+  const std::string refused = "http://127.0.0.1:" + std::to_string(port);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"ftp://127.0.0.1", "unsupported URL scheme"},
       {"127.0.0.1:8000", "without a scheme"},
@@ -372,15 +376,7 @@ using tcp = asio::ip::tcp;
 class BeastServer {
  public:
   BeastServer(std::string cert, std::string key) : cert_(std::move(cert)), key_(std::move(key)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = ListenOnLoopback(16, &port_);
     thread_ = std::thread([this] { Serve(); });
   }
   ~BeastServer() {

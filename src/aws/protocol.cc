@@ -13,6 +13,7 @@
 
 #include "aws/errors.h"
 #include "aws/json.h"
+#include "aws/url.h"
 
 namespace zae::aws {
 namespace {
@@ -899,17 +900,6 @@ constexpr size_t kMaxMessage = 512;  // service messages
 constexpr size_t kMaxExcerpt = 200;  // text quoted from a body without a message
 // libxml2 walks are iterative; this bounds the work on a hostile document.
 constexpr int kMaxNodesVisited = 10000;
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 size_t IFind(std::string_view haystack, std::string_view needle, size_t from) {
   for (size_t i = from; i + needle.size() <= haystack.size(); ++i) {

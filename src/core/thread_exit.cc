@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -22,12 +23,14 @@ Registry& TheRegistry() {
   return *r;
 }
 
+void WaitForHeldThreads() {
+  Registry& r = TheRegistry();
+  std::unique_lock lock(r.mu);
+  r.cv.wait_for(lock, std::chrono::seconds(5), [&] { return r.live == 0; });
+}
+
 struct ExitWaiter {
-  ~ExitWaiter() {
-    Registry& r = TheRegistry();
-    std::unique_lock lock(r.mu);
-    r.cv.wait_for(lock, std::chrono::seconds(5), [&] { return r.live == 0; });
-  }
+  ~ExitWaiter() { WaitForHeldThreads(); }
 };
 
 // Constructed first on its thread, so destroyed after every other
@@ -59,6 +62,8 @@ void AtHeldThreadEnd(void (*hook)()) {
   std::lock_guard lock(r.mu);
   r.hooks.push_back(hook);
 }
+
+void WaitForHeldThreadsBeforeEarlierExitHandlers() { std::atexit(WaitForHeldThreads); }
 
 void HoldExitUntilThreadEnds() {
   static ExitWaiter waiter;  // destroyed at exit, before main's statics

@@ -21,6 +21,13 @@ void HoldExitUntilThreadEnds();
 // leaks and a leak checker says so). Hooks registered twice run twice.
 void AtHeldThreadEnd(void (*hook)());
 
+// One more exit-time wait for held threads, run before every exit handler
+// registered before this call (handlers run in reverse order): for a
+// library initialised lazily, after the first held thread started, whose
+// own exit handler would otherwise tear down what those threads still use
+// (OpenSSL's cleanup deletes the key of its per-thread state).
+void WaitForHeldThreadsBeforeEarlierExitHandlers();
+
 }  // namespace zae
 
 #endif  // ZAE_CORE_THREAD_EXIT_H_

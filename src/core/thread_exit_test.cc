@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -52,6 +55,29 @@ TEST(ThreadExitTest, ThreadsThatAreNotHeldRunNoHook) {
   t.join();
   std::lock_guard lock(g_mu);
   EXPECT_EQ(g_events, (std::vector<std::string>{"body"}));
+}
+
+// A library's exit handler registered after a held thread started (OpenSSL
+// initialised lazily) would run before the exit wait and find the thread
+// still running; a wait registered after it runs first.
+std::atomic<bool> g_ended{false};
+void ExitWith(bool wait_after) {
+  std::thread([] {
+    HoldExitUntilThreadEnds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    g_ended = true;
+  }).detach();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the held thread runs
+  std::atexit([] { std::_Exit(g_ended ? 0 : 3); });            // the library's handler
+  if (wait_after) WaitForHeldThreadsBeforeEarlierExitHandlers();
+  std::exit(0);
+}
+
+TEST(ThreadExitDeathTest, AWaitRegisteredAfterALibrarysExitHandlerRunsBeforeIt) {
+  EXPECT_EXIT(ExitWith(true), ::testing::ExitedWithCode(0), "");
+  // Without it, the handler sees the thread still running: what the wait
+  // is for (and what this test would catch).
+  EXPECT_EXIT(ExitWith(false), ::testing::ExitedWithCode(3), "");
 }
 
 }  // namespace
