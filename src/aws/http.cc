@@ -275,10 +275,8 @@ class HttpClient::Worker {
 
   struct Transfer;
   struct Resolve;
-  // From any thread. From this worker's own thread (a completion callback),
-  // Asio queues the handler on the thread's private queue: no lock and no
-  // wakeup, which matters when a caller sends its next request from the
-  // answer to the last.
+  // From any thread (on this worker's own, Asio queues it without a lock
+  // or a wakeup).
   void Add(std::unique_ptr<Transfer> t) {
     asio::post(io_, [this, t = std::move(t)]() mutable { Begin(std::move(t)); });
   }
@@ -352,7 +350,8 @@ class HttpClient::Worker {
     }
     auto it = routes_.find(t->base_url);
     if (it == routes_.end()) {
-      if (routes_.size() >= 64) routes_.clear();  // only ever a few base URLs
+      // Kept for the worker's life: transfers and pooled connections point
+      // into them, and a client is only ever given a few base URLs.
       it = routes_.emplace(t->base_url, MakeRoute(t->base_url, *proxies_)).first;
     }
     t->route = &it->second;
