@@ -2,7 +2,6 @@
 
 #include <netinet/in.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
@@ -28,6 +27,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "aws/protocol.h"
 #include "aws/url.h"
 #include "core/thread_exit.h"
 
@@ -77,27 +77,19 @@ struct Proxy {
 std::optional<Proxy> ProxyFrom(const char* name, const char* v) {
   if (v == nullptr || *v == '\0') return std::nullopt;
   Proxy p;
-  std::string error;
   std::string_view url = v;
   if (url.find("://") != std::string_view::npos &&
       !IEquals(url.substr(0, url.find("://")), "http")) {
     p.error = std::string("proxy in ") + name + ": only http:// proxies are supported";
     return p;
   }
-  error = ParseUrl(url, true, &p.origin);
+  const std::string error = ParseUrl(url, true, &p.origin);
   if (!error.empty()) {
     p.error = std::string("proxy in ") + name + ": " + error;
     return p;
   }
-  p.origin.tls = false;
   if (!p.origin.userinfo.empty()) {
-    const std::string plain = PercentDecode(p.origin.userinfo);
-    std::string b64(4 * ((plain.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                                  reinterpret_cast<const unsigned char*>(plain.data()),
-                                  static_cast<int>(plain.size()));
-    b64.resize(static_cast<size_t>(n));
-    p.authorization = "Basic " + b64;
+    p.authorization = "Basic " + Base64Encode(PercentDecode(p.origin.userinfo));
   }
   return p;
 }
