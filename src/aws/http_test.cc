@@ -52,6 +52,16 @@ class Done {
   std::vector<HttpResult> results_;
 };
 
+// Sends one request and waits for its result (a missing one fails the test:
+// at(0) throws).
+HttpResult SendAndWait(HttpClient& client, const std::string& url, HttpRequest request,
+                       std::chrono::milliseconds timeout, std::chrono::seconds wait = 20s) {
+  Done done;
+  client.Send(url, std::move(request), timeout, [&](HttpResult&& r) { done.Add(std::move(r)); });
+  EXPECT_TRUE(done.WaitFor(1, wait)) << url;
+  return done.Results().at(0);
+}
+
 HttpRequest Numbered(int i) {
   HttpRequest r;
   r.body = std::to_string(i);
@@ -107,10 +117,7 @@ TEST(HttpClientTest, ServerClosingIdleConnectionsDoesNotStallLaterRequests) {
   options.io_threads = 1;
   HttpClient client(options);
   for (int i = 0; i < 20; ++i) {
-    Done done;
-    client.Send(server.url(), Numbered(i), 3000ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-    ASSERT_TRUE(done.WaitFor(1));
-    auto r = done.Results()[0];
+    const HttpResult r = SendAndWait(client, server.url(), Numbered(i), 3000ms);
     ASSERT_TRUE(r.transport_ok) << "request " << i << ": " << r.error;
     EXPECT_EQ(r.body, std::to_string(i) + "/" + std::to_string(i));
     std::this_thread::sleep_for(5ms);  // let the close arrive while idle
@@ -132,11 +139,8 @@ TEST(HttpClientTest, ConnectionsClosedWhileParkedDoNotStallLaterRequests) {
   options.max_connections_per_thread = 1;
   HttpClient client(options);
   for (int i = 0; i < 12; ++i) {
-    Done done;
     const std::string url = i % 2 == 0 ? a.url() : b.url();
-    client.Send(url, Numbered(i), 2000ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-    ASSERT_TRUE(done.WaitFor(1));
-    auto r = done.Results()[0];
+    const HttpResult r = SendAndWait(client, url, Numbered(i), 2000ms);
     ASSERT_TRUE(r.transport_ok) << "request " << i << ": " << r.error;
     EXPECT_EQ(r.body, std::to_string(i) + "/" + std::to_string(i));
   }
@@ -233,11 +237,7 @@ TEST(HttpClientTest, AStaleConnectionIsReplacedOnceUnlessTheRequestIsSendOnce) {
   options.io_threads = 1;
   HttpClient client(options);
   auto send = [&](HttpRequest r) {
-    Done done;
-    client.Send(server.url(), std::move(r), 3000ms,
-                [&](HttpResult&& res) { done.Add(std::move(res)); });
-    EXPECT_TRUE(done.WaitFor(1));
-    return done.Results().at(0);
+    return SendAndWait(client, server.url(), std::move(r), 3000ms);
   };
   ASSERT_TRUE(send(Numbered(1)).transport_ok);
   HttpResult again = send(Numbered(2));  // dropped, then answered on a new connection
@@ -262,10 +262,7 @@ TEST(HttpClientTest, AnAnswerOverTheSizeLimitFails) {
   HttpOptions options;
   options.max_response_bytes = 4096;
   HttpClient client(options);
-  Done done;
-  client.Send(server.url(), Numbered(1), 3000ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-  ASSERT_TRUE(done.WaitFor(1));
-  const HttpResult r = done.Results()[0];
+  const HttpResult r = SendAndWait(client, server.url(), Numbered(1), 3000ms);
   EXPECT_FALSE(r.transport_ok);
   EXPECT_EQ(r.error, "response too large");
 }
@@ -286,10 +283,7 @@ TEST(HttpClientTest, BadBaseUrlsAndRefusedConnectionsFailWithAReason) {
       {"http://[::1", "IPv6"},
       {refused, "onnection refused"}};
   for (const auto& [url, want] : cases) {
-    Done done;
-    client.Send(url, Numbered(1), 2000ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-    ASSERT_TRUE(done.WaitFor(1)) << url;
-    const HttpResult r = done.Results()[0];
+    const HttpResult r = SendAndWait(client, url, Numbered(1), 2000ms);
     EXPECT_FALSE(r.transport_ok) << url;
     EXPECT_FALSE(r.maybe_sent) << url;
     EXPECT_NE(r.error.find(want), std::string::npos) << url << ": " << r.error;
@@ -299,12 +293,9 @@ TEST(HttpClientTest, BadBaseUrlsAndRefusedConnectionsFailWithAReason) {
 TEST(HttpClientTest, AnUnansweredRequestTimesOutAfterItsTimeout) {
   Silent silent;
   HttpClient client;
-  Done done;
   const auto t0 = std::chrono::steady_clock::now();
-  client.Send(silent.url(), Numbered(1), 300ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-  ASSERT_TRUE(done.WaitFor(1, 5s));
+  const HttpResult r = SendAndWait(client, silent.url(), Numbered(1), 300ms, 5s);
   const auto took = std::chrono::steady_clock::now() - t0;
-  const HttpResult r = done.Results()[0];
   EXPECT_TRUE(r.timed_out);
   EXPECT_TRUE(r.maybe_sent);  // the kernel accepted the connection and the request
   EXPECT_NE(r.error.find("timed out after 300 ms"), std::string::npos) << r.error;
@@ -327,11 +318,8 @@ TEST(HttpClientTest, ARequestOnAKeptAliveConnectionTimesOutToo) {
   options.io_threads = 1;
   HttpClient client(options);
   for (int i = 0; i < 2; ++i) {
-    Done done;
     const auto t0 = std::chrono::steady_clock::now();
-    client.Send(server.url(), Numbered(i), 300ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-    ASSERT_TRUE(done.WaitFor(1, 5s));
-    const HttpResult r = done.Results()[0];
+    const HttpResult r = SendAndWait(client, server.url(), Numbered(i), 300ms, 5s);
     EXPECT_EQ(r.timed_out, i == 1) << r.error;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
     std::this_thread::sleep_for(400ms);  // past the first one's deadline: no timer left
@@ -489,10 +477,7 @@ class TlsTest : public ::testing::Test {
     ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed";
   }
   static HttpResult Get(HttpClient& client, const std::string& url) {
-    Done done;
-    client.Send(url, Numbered(1), 5000ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-    EXPECT_TRUE(done.WaitFor(1));
-    return done.Results().at(0);
+    return SendAndWait(client, url, Numbered(1), 5000ms);
   }
   static std::string dir_;
 };
