@@ -220,6 +220,52 @@ struct Connection {
   }
 };
 
+// An answer as the client keeps it: Beast's parser told to keep the status,
+// the body and the one header callers read (x-amzn-ErrorType), instead of
+// a message whose every field is a node of its own (a dozen allocations
+// per answer).
+class AnswerParser : public bhttp::basic_parser<false> {
+ public:
+  explicit AnswerParser(size_t max_body) : max_body_(max_body) {
+    body_limit(max_body);
+    header_limit(64 * 1024);
+  }
+  int status() const { return status_; }
+  std::string& body() { return body_; }
+  std::string& error_type() { return error_type_; }
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                       error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, error_code&) override { status_ = code; }
+  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
+                     error_code&) override {
+    if (beast::iequals(name, "x-amzn-ErrorType")) {
+      const auto v = value.substr(0, 256);
+      error_type_.assign(v.data(), v.size());
+    }
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+    if (length) body_.reserve(static_cast<size_t>(std::min<std::uint64_t>(*length, max_body_)));
+  }
+  size_t on_body_impl(beast::string_view s, error_code&) override {
+    body_.append(s.data(), s.size());
+    return s.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, error_code&) override {
+    body_.append(s.data(), s.size());
+    return s.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  size_t max_body_;
+  int status_ = 0;
+  std::string body_;
+  std::string error_type_;
+};
+
 // Whether an error means the connection died (as a kept-alive connection
 // the server closed does), rather than the exchange being refused.
 bool ConnectionLost(const error_code& ec) {
@@ -301,7 +347,7 @@ class HttpClient::Worker {
     std::optional<asio::steady_timer> delay;
     bhttp::request<bhttp::string_body> req;
     std::optional<bhttp::request_serializer<bhttp::string_body>> serializer;  // of req
-    std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+    std::optional<AnswerParser> parser;
     std::optional<bhttp::request<bhttp::empty_body>> connect_req;
     std::optional<bhttp::response_parser<bhttp::empty_body>> connect_parser;
     bool reused = false;   // on a kept-alive connection
@@ -563,31 +609,52 @@ class HttpClient::Worker {
 
   void StartReceive(Transfer* t) {
     t->phase = "receive";
-    auto& p = t->parser.emplace();
-    p.body_limit(options_.max_response_bytes);
-    p.header_limit(64 * 1024);
+    t->parser.emplace(options_.max_response_bytes);
   }
 
-  // A plain connection's answer: read without waiting whenever the socket
-  // is readable. Asio's own reads would try a read that finds nothing right
-  // after the request went out and complete each read through its queue:
-  // two more system calls per request.
+  // A plain connection's answer: Asio reads into the connection's buffer
+  // and the bytes go to the parser here, with no extra pass of the loop.
+  // (Asio 1.74 first tries the read at once, a recv that finds nothing; a
+  // wait for readability would instead re-register the socket with
+  // epoll_ctl. Either is one system call.)
   void AwaitAnswer(Transfer* t) {
-    t->conn->socket.async_wait(tcp::socket::wait_read, [this, t](const error_code& ec) {
-      if (ec) return Failed(t, ec, "receive");
-      ReadAnswer(t);
-    });
+    beast::flat_buffer& b = t->conn->buffer;
+    const size_t room = b.capacity() - b.size();
+    t->conn->socket.async_receive(b.prepare(room >= 4096 ? room : 16 * 1024),
+                                  [this, t](const error_code& ec, size_t n) {
+                                    t->conn->buffer.commit(n);
+                                    ReadAnswer(t, ec);
+                                  });
   }
 
-  void ReadAnswer(Transfer* t) {
+  void ReadAnswer(Transfer* t, error_code ec) {
     auto& p = *t->parser;
-    error_code ec;
-    // Header first, then the body: see Receive.
-    if (!p.is_header_done()) bhttp::read_header(t->conn->socket, t->conn->buffer, p, ec);
-    if (!ec && !p.is_done()) bhttp::read(t->conn->socket, t->conn->buffer, p, ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) return AwaitAnswer(t);
+    beast::flat_buffer& b = t->conn->buffer;
+    if (ec == asio::error::eof) {
+      // Closed by the server: the end of an answer without a length, or of
+      // the connection (bhttp::read's rule).
+      ec = {};
+      if (!p.got_some()) {
+        ec = bhttp::error::end_of_stream;
+      } else {
+        p.put_eof(ec);
+      }
+      if (ec) return Failed(t, ec, "receive");
+      if (p.is_done()) return OnAnswer(t);
+      return Failed(t, bhttp::error::partial_message, "receive");
+    }
     if (ec) return Failed(t, ec, "receive");
-    OnAnswer(t);
+    while (b.size() > 0 && !p.is_done()) {
+      // The header alone first, then the body: see Receive.
+      p.eager(p.is_header_done());
+      const size_t used = p.put(b.data(), ec);
+      b.consume(used);
+      if (ec == bhttp::error::need_more) break;
+      if (ec) return Failed(t, ec, "receive");
+      if (used == 0) break;
+    }
+    if (p.is_done()) return OnAnswer(t);
+    AwaitAnswer(t);
   }
 
   // The answer's header first, then its body. (Beast 1.74's eager parse,
@@ -609,16 +676,13 @@ class HttpClient::Worker {
   }
 
   void OnAnswer(Transfer* t) {
-    auto& msg = t->parser->get();
+    AnswerParser& p = *t->parser;
     HttpResult result;
     result.transport_ok = true;
-    result.status = static_cast<long>(msg.result_int());
-    if (auto it = msg.find("x-amzn-ErrorType"); it != msg.end()) {
-      const auto v = it->value().substr(0, 256);
-      result.error_type.assign(v.data(), v.size());
-    }
-    result.body = std::move(msg.body());
-    if (msg.keep_alive() && t->conn->buffer.size() == 0 && !stopping_) {
+    result.status = p.status();
+    result.error_type = std::move(p.error_type());
+    result.body = std::move(p.body());
+    if (p.keep_alive() && t->conn->buffer.size() == 0 && !stopping_) {
       Park(std::move(t->conn));
     }
     Finish(t, std::move(result));

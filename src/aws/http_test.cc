@@ -267,6 +267,103 @@ TEST(HttpClientTest, AnAnswerOverTheSizeLimitFails) {
   EXPECT_EQ(r.error, "response too large");
 }
 
+// Answers each request on one connection with raw bytes, written in the
+// given pieces with a pause between them (so the client sees an answer
+// split anywhere, as TCP may deliver it), then closes if told to. The
+// request is read with Beast.
+class Scripted {
+ public:
+  Scripted(std::vector<std::string> pieces, bool close_after)
+      : pieces_(std::move(pieces)), close_after_(close_after), acceptor_(io_, {{}, 0}) {
+    acceptor_.listen();
+    url_ = "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~Scripted() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    thread_.join();
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  void Serve() {
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket socket(io_);
+    acceptor_.accept(socket, ec);
+    if (ec) return;
+    boost::beast::flat_buffer buffer;
+    for (;;) {
+      boost::beast::http::request<boost::beast::http::string_body> req;
+      boost::beast::http::read(socket, buffer, req, ec);
+      if (ec) return;
+      for (const std::string& piece : pieces_) {
+        boost::asio::write(socket, boost::asio::buffer(piece), ec);
+        if (ec) return;
+        std::this_thread::sleep_for(20ms);
+      }
+      if (close_after_) return;
+    }
+  }
+
+  std::vector<std::string> pieces_;
+  bool close_after_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::string url_;
+  std::thread thread_;
+};
+
+// The answer's parts may arrive split anywhere: inside the status line, a
+// header, a chunk's size or its data. A chunked body is joined, and the
+// one header kept (x-amzn-ErrorType, any case) is read.
+TEST(HttpClientTest, AnAnswerSplitAnywhereAndChunkedIsReadWhole) {
+  Scripted server({"HTTP/1.1 4", "00 Bad Request\r\nX-Amzn-Errortype: Throttl",
+                   "ingException:\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", "lo\r\n6",
+                   "\r\n world\r\n0\r\n\r\n"},
+                  false);
+  HttpClient client;
+  for (int i = 0; i < 2; ++i) {  // the second on the kept-alive connection
+    const HttpResult r = SendAndWait(client, server.url(), Numbered(i), 3000ms);
+    ASSERT_TRUE(r.transport_ok) << r.error;
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.body, "hello world");
+    EXPECT_EQ(r.error_type, "ThrottlingException:");
+  }
+}
+
+// An answer without a length ends when the server closes; one that
+// promised more than it sent fails, and says the request may have been
+// applied. x-amzn-ErrorType is kept to its first 256 bytes.
+TEST(HttpClientTest, AnAnswerEndsAtItsLengthOrAtTheClose) {
+  {
+    Scripted server({"HTTP/1.1 200 OK\r\nConnection: close\r\nx-amzn-ErrorType: " +
+                         std::string(300, 'e') + "\r\n\r\nuntil ",
+                     "the end"},
+                    true);
+    HttpClient client;
+    const HttpResult r = SendAndWait(client, server.url(), Numbered(0), 3000ms);
+    ASSERT_TRUE(r.transport_ok) << r.error;
+    EXPECT_EQ(r.body, "until the end");
+    EXPECT_EQ(r.error_type, std::string(256, 'e'));
+  }
+  {
+    Scripted server({"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten.."}, true);
+    HttpClient client;
+    const HttpResult r = SendAndWait(client, server.url(), Numbered(0), 3000ms);
+    EXPECT_FALSE(r.transport_ok);
+    EXPECT_TRUE(r.maybe_sent);
+    EXPECT_NE(r.error.find("receive"), std::string::npos) << r.error;
+  }
+  {
+    Scripted server({"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nBad Header Line\r\n\r\nbody"}, true);
+    HttpClient client;
+    const HttpResult r = SendAndWait(client, server.url(), Numbered(0), 3000ms);
+    EXPECT_FALSE(r.transport_ok);
+    EXPECT_NE(r.error.find("receive"), std::string::npos) << r.error;
+  }
+}
+
 TEST(HttpClientTest, BadBaseUrlsAndRefusedConnectionsFailWithAReason) {
   HttpClient client;
   // A port nothing listens on: bound, then closed.
