@@ -79,8 +79,13 @@ struct Scenario {
 // operation.
 Scenario Setup(RateLimiter& limiter, std::unique_ptr<RateLimiter>& cold, const Options& o,
                int workers) {
-  const std::vector<Limit> big = {Limit::PerSecond("rpm", 1'000'000'000'000),
-                                  Limit::PerSecond("tpm", 1'000'000'000'000)};
+  // Large enough that nothing is denied but the deny scenario.
+  const bool per_second = o.limit_period == "second";
+  auto big_limit = [per_second](const char* name) {
+    return per_second ? Limit::PerSecond(name, 1'000'000'000'000)
+                      : Limit::PerMinute(name, 1'000'000'000'000);
+  };
+  const std::vector<Limit> big = {big_limit("rpm"), big_limit("tpm")};
   auto names = [](const std::string& prefix, int n) {
     auto out = std::make_shared<std::vector<std::string>>();
     for (int i = 0; i < n; ++i) out->push_back(prefix + std::to_string(i));
@@ -229,6 +234,9 @@ Result Run(std::shared_ptr<Store> store, const Options& o) {
     throw ValidationError("duration", "", "give a positive --duration or --ops");
   }
   if (o.entities < 1) throw ValidationError("entities", "", "must be positive");
+  if (o.limit_period != "second" && o.limit_period != "minute") {
+    throw ValidationError("limit_period", o.limit_period, "must be 'second' or 'minute'");
+  }
   const int workers = o.threads * o.inflight;
   std::mt19937_64 rng(o.seed ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
   RateLimiterOptions lo;

@@ -38,6 +38,12 @@ struct Options {
   double duration_seconds = 5;
   int64_t ops = 0;  // > 0: stop after this many operations instead
   int entities = 100;
+  // The refill period of the scenarios' limits ("second" or "minute"). A
+  // bucket's TTL is seven periods (the reference's rule) and the fast path
+  // requires it unexpired, so under per-second limits every bucket takes
+  // the slow path (a read and a full write) every 7 s; under per-minute
+  // limits, as the names rpm and tpm say, every 7 minutes.
+  std::string limit_period = "minute";
   double warmup_seconds = 1;
   uint64_t seed = 1;
   double wcu_price_per_million = 0.625;  // us-east-1 on-demand

@@ -69,6 +69,11 @@ TEST(Bench, OpsLimitAndValidation) {
   o.scenario = "single";
   o.threads = 0;
   EXPECT_THROW(bench::Run(store, o), ValidationError);
+  o.threads = 1;
+  o.limit_period = "hour";
+  EXPECT_THROW(bench::Run(store, o), ValidationError);
+  o.limit_period = "second";
+  EXPECT_EQ(bench::Run(store, o).operations, 500);
 }
 
 // Both modes run exactly --ops operations and count every one; the async

@@ -16,6 +16,7 @@ struct BenchArgs {
   double duration = 5;
   int64_t ops = 0;
   int entities = 100;
+  std::string period = "minute";
   double warmup = 1;
   uint64_t seed = 1;
   double wcu_price = 0.625;
@@ -85,6 +86,10 @@ void AddBenchCommand(CLI::App& app, Context& ctx) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--entities", a->entities, "Entities for many-entities")
       ->check(CLI::Range(1, 10'000'000));
+  cmd->add_option("--period", a->period,
+                  "Refill period of the scenarios' limits: minute (TTL refresh every 7 min) or "
+                  "second (every 7 s, the slow path's share grows)")
+      ->check(CLI::IsMember({"second", "minute"}));
   cmd->add_option("--warmup", a->warmup, "Warm-up seconds before measuring")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", a->seed, "Random seed");
@@ -128,6 +133,7 @@ void AddBenchCommand(CLI::App& app, Context& ctx) {
       o.duration_seconds = a->duration;
       o.ops = a->ops;
       o.entities = a->entities;
+      o.limit_period = a->period;
       o.warmup_seconds = a->warmup;
       o.seed = a->seed;
       o.wcu_price_per_million = a->wcu_price;
