@@ -1,6 +1,9 @@
 #include "aws/client.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
+#include <atomic>
 #include <latch>
 #include <random>
 #include <thread>
@@ -127,8 +130,63 @@ OpStats MetricsSnapshot::Total() const {
   return t;
 }
 
+namespace {
+
+uint64_t NextClientId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// The credentials one thread last signed with for a client, kept for a
+// second (for the last few clients the thread served). Asking the provider
+// on every attempt cost three environment scans and three copies of the
+// keys per request (EnvCredentials); a provider's own cache refreshes
+// minutes before expiry, and a change to the environment is seen within
+// the second. Expired credentials are never reused. The copies are wiped
+// when the thread ends, as the signing key's is.
+struct ThreadCredentials {
+  struct Entry {
+    uint64_t client = 0;
+    std::chrono::steady_clock::time_point until;
+    Credentials credentials;
+  };
+  std::array<Entry, 4> entries;
+  size_t next = 0;  // the entry a new client takes
+  ~ThreadCredentials() {
+    for (Entry& e : entries) {
+      OPENSSL_cleanse(e.credentials.secret_access_key.data(),
+                      e.credentials.secret_access_key.size());
+      OPENSSL_cleanse(e.credentials.session_token.data(), e.credentials.session_token.size());
+    }
+  }
+};
+
+}  // namespace
+
+const Credentials& DynamoClient::CurrentCredentials(std::chrono::steady_clock::time_point now) {
+  thread_local ThreadCredentials cache;
+  ThreadCredentials::Entry* e = nullptr;
+  for (auto& candidate : cache.entries) {
+    if (candidate.client == id_) e = &candidate;
+  }
+  if (e == nullptr) {
+    e = &cache.entries[cache.next];
+    cache.next = (cache.next + 1) % cache.entries.size();
+  }
+  if (e->client != id_ || now >= e->until ||
+      (e->credentials.expiration &&
+       std::chrono::system_clock::now() >= *e->credentials.expiration)) {
+    e->client = 0;
+    e->credentials = config_.credentials->Get();  // may throw
+    e->client = id_;
+    e->until = now + std::chrono::seconds(1);
+  }
+  return e->credentials;
+}
+
 DynamoClient::DynamoClient(ClientConfig config)
     : config_(config.Resolve()),
+      id_(NextClientId()),
       host_(HostOf(config_.endpoint)),
       streams_host_(HostOf(config_.streams_endpoint)),
       http_(std::make_unique<HttpClient>(config_.http)) {}
@@ -162,9 +220,9 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
     counters_[static_cast<size_t>(p->op)].errors.fetch_add(1, std::memory_order_relaxed);
     p->done({}, std::move(e));
   };
-  Credentials creds;
+  const Credentials* creds = nullptr;
   try {
-    creds = config_.credentials->Get();
+    creds = &CurrentCredentials(at);
   } catch (...) {
     fail(std::current_exception());
     return;
@@ -182,7 +240,7 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
               std::chrono::duration_cast<std::chrono::system_clock::duration>(
                   std::max(Clock::duration::zero(), at - Clock::now()));
   try {
-    SignRequestInPlace(req, creds, config_.region, "dynamodb", wall);
+    SignRequestInPlace(req, *creds, config_.region, "dynamodb", wall);
   } catch (const std::runtime_error& e) {
     // Only a misconfigured OpenSSL gets here; keep the error typed.
     fail(std::make_exception_ptr(ConfigError(e.what())));

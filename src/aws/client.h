@@ -227,8 +227,10 @@ class DynamoClient {
   void OnResult(std::shared_ptr<Pending> p, HttpResult&& r);
   void RecordCapacity(Op op, const std::vector<ConsumedCapacity>& capacity);
   std::chrono::milliseconds Backoff(int attempt) const;
+  const Credentials& CurrentCredentials(std::chrono::steady_clock::time_point now);
 
   ClientConfig config_;
+  const uint64_t id_;  // names this client in per-thread caches (an address may be reused)
   std::string host_, streams_host_;
   std::array<Counters, kOpCount> counters_;
   std::unique_ptr<HttpClient> http_;  // last: destroyed first, before the state it calls

@@ -2,6 +2,8 @@
 // error typing, deadlines, metrics, ExecuteAll.
 #include "aws/client.h"
 
+#include <atomic>
+
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -126,6 +128,56 @@ TEST(ClientTest, SignsAndTargetsRequests) {
   EXPECT_EQ(seen.headers["authorization"].find("secretvalue"), std::string::npos);
   EXPECT_EQ(seen.body,
             R"({"TableName":"tbl","Key":{"pk":{"S":"a"}},"ReturnConsumedCapacity":"TOTAL"})");
+}
+
+// Hands out "<prefix><n>" as the key id on its n-th call.
+class NumberingProvider : public CredentialsProvider {
+ public:
+  NumberingProvider(std::string prefix, std::optional<std::chrono::system_clock::time_point> exp)
+      : prefix_(std::move(prefix)), expiration_(exp) {}
+  Credentials Get() override {
+    return Credentials{prefix_ + std::to_string(++calls), "secret", "", expiration_};
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::string prefix_;
+  std::optional<std::chrono::system_clock::time_point> expiration_;
+};
+
+// The provider is not asked on every request (a thread keeps what it got
+// for a second), but expired credentials are never reused, and two clients
+// on one thread never sign with each other's.
+TEST(ClientTest, CredentialsAreAskedForOncePerSecondUnlessExpiredAndPerClient) {
+  std::mutex mu;
+  std::vector<std::string> keys;  // the key id of each request, in order
+  TestServer server([&](const TestRequest& r) -> TestResponse {
+    const std::string& auth = r.headers.at("authorization");
+    const size_t from = auth.find("Credential=") + 11;
+    std::lock_guard<std::mutex> lock(mu);
+    keys.push_back(auth.substr(from, auth.find('/', from) - from));
+    return {200, "{}"};
+  });
+  auto steady = std::make_shared<NumberingProvider>("steady", std::nullopt);
+  auto expired = std::make_shared<NumberingProvider>(
+      "expired", std::chrono::system_clock::now() - std::chrono::seconds(1));
+  ClientConfig a = TestConfig(server.url());
+  a.credentials = steady;
+  ClientConfig b = TestConfig(server.url());
+  b.credentials = expired;
+  DynamoClient first(a), second(b);
+  for (int i = 0; i < 10; ++i) {
+    first.GetItem(SomeGet());
+    second.GetItem(SomeGet());
+  }
+  EXPECT_LT(steady->calls.load(), 10);
+  EXPECT_EQ(expired->calls.load(), 10);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(keys.size(), 20u);
+  for (size_t i = 0; i < keys.size(); i += 2) {
+    EXPECT_EQ(keys[i].rfind("steady", 0), 0u) << keys[i];
+    EXPECT_EQ(keys[i + 1], "expired" + std::to_string(i / 2 + 1));
+  }
 }
 
 TEST(ClientTest, StreamsUseStreamsTarget) {
