@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -331,6 +332,9 @@ class HttpClient::Worker {
     --depth;
   }
 
+  using Fields = bhttp::basic_fields<std::pmr::polymorphic_allocator<char>>;
+  using Request = bhttp::request<bhttp::string_body, Fields>;
+
   struct Transfer {
     std::string base_url;
     HttpRequest request;
@@ -345,8 +349,13 @@ class HttpClient::Worker {
     Resolve* resolving = nullptr;
     bool built = false;  // req holds the request (a resend reuses it)
     std::optional<asio::steady_timer> delay;
-    bhttp::request<bhttp::string_body> req;
-    std::optional<bhttp::request_serializer<bhttp::string_body>> serializer;  // of req
+    // The request's header fields live in the transfer itself: Beast keeps
+    // each field as a node of its own (eight allocations per request).
+    alignas(std::max_align_t) char field_room[1536];
+    std::pmr::monotonic_buffer_resource field_arena{field_room, sizeof field_room};
+    Request req{std::piecewise_construct, std::make_tuple(),
+                std::make_tuple(std::pmr::polymorphic_allocator<char>(&field_arena))};
+    std::optional<bhttp::request_serializer<bhttp::string_body, Fields>> serializer;  // of req
     std::optional<AnswerParser> parser;
     std::optional<bhttp::request<bhttp::empty_body>> connect_req;
     std::optional<bhttp::response_parser<bhttp::empty_body>> connect_parser;
