@@ -12,9 +12,12 @@ Against one DynamoDB Local (started by scripts/bench-dynamodb-floor.sh):
      one thread, and the thread-per-request mode with 64 (per-minute limits,
      as their names say), then async with 64 under per-second limits, whose
      TTL sends every bucket through the slow path every 7 s;
-and prints one table of requests/s and whole-process CPU per request.
+and prints one table of requests/s and whole-process CPU per request: wrk
+and ours (async, 1 and 64 in flight) alternate for --rounds rounds and the
+table shows medians, with every round's figure.
 
   scripts/dynamodb_floor.py --endpoint URL --cli PATH --aws-bench PATH [--seconds N]
+                            [--rounds N]
 Stdlib only (runs on any python3).
 """
 import argparse
@@ -142,7 +145,11 @@ def main():
     ap.add_argument("--cli", required=True)
     ap.add_argument("--aws-bench", required=True)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of wrk and ours, alternated; the table shows medians")
     a = ap.parse_args()
+    if a.rounds < 1 or a.seconds < 1:
+        sys.exit("floor: --rounds and --seconds must be positive")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     store = "dynamodb://zae-floor?region=us-east-1&endpoint=" + a.endpoint
@@ -165,36 +172,54 @@ def main():
         sys.exit("floor: recorded no fast-path UpdateItem")
     amz_target, body = recorded[-1]
 
-    rows = []
+    # DynamoDB Local's speed drifts by tens of percent within minutes (its
+    # JIT, its garbage collector, the machine): wrk and ours alternate, a
+    # round at a time, and the table shows each one's median round.
+    per_round = {}  # (name, n, unit) -> [(rate, cpu) per round]
+
+    def record(key, rate, cpu):
+        per_round.setdefault(key, []).append((rate, cpu))
+
+    wrk_row = ("wrk, pre-built fast-path UpdateItem", "connections")
+    ours_row = ("zae-limiter bench -s multi --mode async", "in flight (1 thread)")
     with tempfile.TemporaryDirectory() as work:
-        for c in (1, 64):
-            rate, cpu = run_wrk(a.endpoint, amz_target, body, a.seconds, c, work)
-            rows.append(("wrk, pre-built fast-path UpdateItem", c, "connections", rate, cpu))
+        for _ in range(a.rounds):
+            for n in (1, 64):
+                record((wrk_row[0], n, wrk_row[1]),
+                       *run_wrk(a.endpoint, amz_target, body, a.seconds, n, work))
+                record((ours_row[0], n, ours_row[1]),
+                       *run_ours(a.cli, store, a.seconds, n, "async"))
     for n, (rate, cpu) in sorted(run_bare(a.aws_bench, a.endpoint).items()):
-        rows.append(("bare client (zae_aws_bench), UpdateItem", n, "in flight (ExecuteAll batches)",
-                     rate, cpu))
-    for inflight, mode in ((1, "async"), (64, "async"), (64, "threads")):
-        rate, cpu = run_ours(a.cli, store, a.seconds, inflight, mode)
-        rows.append(("zae-limiter bench -s multi --mode " + mode, inflight,
-                     "in flight (1 thread)" if mode == "async" else "worker threads", rate, cpu))
+        record(("bare client (zae_aws_bench), UpdateItem", n, "in flight (ExecuteAll batches)"),
+               rate, cpu)
+    record(("zae-limiter bench -s multi --mode threads", 64, "worker threads"),
+           *run_ours(a.cli, store, a.seconds, 64, "threads"))
     # Per-second limits: every bucket's TTL (seven refill periods) runs out
     # every 7 s and its acquire takes the slow path (a read and a full
     # write, on the limiter's pool): not a warm acquire, shown for scale.
-    rate, cpu = run_ours(a.cli, store, a.seconds, 64, "async", "second")
-    rows.append(("zae-limiter bench -s multi --mode async --period second", 64,
-                 "in flight (1 thread)", rate, cpu))
+    record(("zae-limiter bench -s multi --mode async --period second", 64,
+            "in flight (1 thread)"), *run_ours(a.cli, store, a.seconds, 64, "async", "second"))
 
-    print("| client | in flight | req/s | CPU µs/req |")
-    print("|---|---|---:|---:|")
-    for name, n, unit, rate, cpu in rows:
-        print("| %s | %d %s | %.0f | %.1f |" % (name, n, unit, rate, cpu))
-    wrk = {r[1]: r for r in rows if r[0].startswith("wrk")}
-    ours = {(r[1], r[0].endswith("async")): r for r in rows if r[0].startswith("zae")}
+    def median(values):
+        v = sorted(values)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    print("| client | in flight | req/s | CPU µs/req | rounds (CPU µs/req) |")
+    print("|---|---|---:|---:|---|")
+    med = {}
+    for key, runs in per_round.items():
+        name, n, unit = key
+        med[key] = (median([r for r, _ in runs]), median([c for _, c in runs]))
+        print("| %s | %d %s | %.0f | %.1f | %s |" % (name, n, unit, med[key][0], med[key][1],
+                                                   " / ".join("%.1f" % c for _, c in runs)))
     print()
     for n in (1, 64):
-        o, w = ours[(n, True)], wrk[n]
-        print("async, %d in flight: CPU %.1f µs = %.2f× wrk's %.1f µs; rate %.2f× wrk's" % (
-            n, o[4], o[4] / w[4], w[4], o[3] / w[3]))
+        o, w = med[(ours_row[0], n, ours_row[1])], med[(wrk_row[0], n, wrk_row[1])]
+        ratios = [oc / wc for (_, oc), (_, wc) in zip(per_round[(ours_row[0], n, ours_row[1])],
+                                                      per_round[(wrk_row[0], n, wrk_row[1])])]
+        print("async, %d in flight: CPU %.1f µs = %.2f× wrk's %.1f µs (per round: %s); "
+              "rate %.2f× wrk's" % (n, o[1], o[1] / w[1], w[1],
+                                    " / ".join("%.2f×" % r for r in ratios), o[0] / w[0]))
     print("request:", amz_target, body.decode())
 
 
