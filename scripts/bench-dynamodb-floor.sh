@@ -2,7 +2,7 @@
 # Client CPU per warm acquire on DynamoDB Local next to the machine's floor
 # (wrk sending the limiter's own fast-path request pre-built) and the bare
 # client, in one run (docs/benchmarks.md, "DynamoDB: client CPU").
-#   scripts/bench-dynamodb-floor.sh [SECONDS [ROUNDS]]
+#   scripts/bench-dynamodb-floor.sh [SECONDS [ROUNDS [WARM_SECONDS]]]
 # BUILD=DIR uses (and builds) that release tree instead of build/release.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,4 +20,5 @@ state=$root/build/ddb-floor
 trap 'scripts/dynamodb-local.sh stop "$state"' EXIT
 endpoint=$(scripts/dynamodb-local.sh start "$state")
 python3 scripts/dynamodb_floor.py --endpoint "$endpoint" --cli "$build/src/cli/zae-limiter" \
-  --aws-bench "$build/bench/zae_aws_bench" --seconds "${1:-10}" --rounds "${2:-3}"
+  --aws-bench "$build/bench/zae_aws_bench" --seconds "${1:-10}" --rounds "${2:-3}" \
+  --warm "${3:-60}"
