@@ -241,7 +241,7 @@ class AnswerParser : public bhttp::basic_parser<false> {
   void on_response_impl(int code, beast::string_view, int, error_code&) override { status_ = code; }
   void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
                      error_code&) override {
-    if (beast::iequals(name, "x-amzn-ErrorType")) {
+    if (IEquals({name.data(), name.size()}, "x-amzn-ErrorType")) {
       const auto v = value.substr(0, 256);
       error_type_.assign(v.data(), v.size());
     }

@@ -85,7 +85,8 @@ std::string ParseUrl(std::string_view url, bool proxy, Url* o) {
     if (!HostChar(c) && !(bracketed && c == ':')) return "bad character in the URL's host";
   }
   o->host = std::string(host);
-  if (bracketed && !IsAddress(o->host)) return "bad IPv6 address in URL";
+  o->ip_literal = IsAddress(o->host);
+  if (bracketed && !o->ip_literal) return "bad IPv6 address in URL";
   const bool explicit_port = !port.empty();
   if (!explicit_port) port = proxy ? "1080" : o->tls ? "443" : "80";
   if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
@@ -97,7 +98,6 @@ std::string ParseUrl(std::string_view url, bool proxy, Url* o) {
   for (char c : port) p = p * 10 + (c - '0');
   if (p < 1 || p > 65535) return "port out of range in URL";
   o->port = std::string(port);
-  o->ip_literal = IsAddress(o->host);
   o->authority = bracketed ? "[" + o->host + "]" : o->host;
   if (explicit_port) o->authority += ":" + o->port;
   return "";
