@@ -45,12 +45,9 @@ const Algorithms& Algo() {
 // lock and no allocation of its own.
 class Hasher {
  public:
-  Hasher() : md_(EVP_MD_CTX_new()), mac_(EVP_MAC_CTX_new(Algo().hmac)) {
-    if (md_ == nullptr || mac_ == nullptr) CryptoFailed("allocating contexts");
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
-    if (EVP_MAC_CTX_set_params(mac_, params) != 1) CryptoFailed("HMAC digest");
+  Hasher() : md_(EVP_MD_CTX_new()) {
+    if (md_ == nullptr) CryptoFailed("allocating contexts");
+    mac_ = NewMac();
   }
   ~Hasher() {
     EVP_MAC_CTX_free(mac_);
@@ -68,19 +65,38 @@ class Hasher {
   }
 
   void Hmac(std::string_view key, std::string_view data, unsigned char* out) {
+    Mac(mac_, reinterpret_cast<const unsigned char*>(key.data()), key.size(), data, out);
+  }
+
+  // HMAC-SHA256 on `mac`; a null `key` reuses the key it was last given.
+  static void Mac(EVP_MAC_CTX* mac, const unsigned char* key, size_t key_size,
+                  std::string_view data, unsigned char* out) {
     size_t len = 0;
-    if (EVP_MAC_init(mac_, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                     nullptr) != 1 ||
-        EVP_MAC_update(mac_, reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
+    if (EVP_MAC_init(mac, key, key_size, nullptr) != 1 ||
+        EVP_MAC_update(mac, reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
             1 ||
-        EVP_MAC_final(mac_, out, &len, kDigestSize) != 1 || len != kDigestSize) {
+        EVP_MAC_final(mac, out, &len, kDigestSize) != 1 || len != kDigestSize) {
       CryptoFailed("HMAC-SHA256");
     }
   }
 
+  // A new MAC context for HMAC-SHA256, without a key.
+  static EVP_MAC_CTX* NewMac() {
+    EVP_MAC_CTX* mac = EVP_MAC_CTX_new(Algo().hmac);
+    if (mac == nullptr) CryptoFailed("allocating contexts");
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (EVP_MAC_CTX_set_params(mac, params) != 1) {
+      EVP_MAC_CTX_free(mac);
+      CryptoFailed("HMAC digest");
+    }
+    return mac;
+  }
+
  private:
   EVP_MD_CTX* md_;
-  EVP_MAC_CTX* mac_;
+  EVP_MAC_CTX* mac_ = nullptr;
 };
 
 Hasher& ThreadHasher() {
@@ -96,11 +112,25 @@ std::string_view View(const unsigned char* p, size_t n) {
 // changes once a day; deriving it costs four HMACs per request otherwise.
 // One entry per thread: no lock, and a process almost always signs for one
 // identity. The copy of the secret is wiped when the thread ends.
+//
+// The entry also keeps a MAC context holding the key, so a request's
+// signature re-initialises it instead of keying HMAC afresh: OpenSSL 3.0
+// keys it with three digest set-ups, each allocating, and hashes the padded
+// key twice, on every request otherwise.
 class SigningKeyCache {
  public:
+  SigningKeyCache() : keyed_(Hasher::NewMac()) {}
   ~SigningKeyCache() {
+    EVP_MAC_CTX_free(keyed_);  // OpenSSL wipes the key it holds
     OPENSSL_cleanse(secret_.data(), secret_.size());
     OPENSSL_cleanse(key_, sizeof key_);
+  }
+  SigningKeyCache(const SigningKeyCache&) = delete;
+  SigningKeyCache& operator=(const SigningKeyCache&) = delete;
+
+  // HMAC-SHA256 of `data` with the key Get last returned.
+  void Sign(std::string_view data, unsigned char* out) {
+    Hasher::Mac(keyed_, nullptr, 0, data, out);
   }
 
   const unsigned char* Get(const std::string& secret, std::string_view date,
@@ -115,6 +145,7 @@ class SigningKeyCache {
       h.Hmac(View(key_, kDigestSize), region, key_);
       h.Hmac(View(key_, kDigestSize), service, key_);
       h.Hmac(View(key_, kDigestSize), "aws4_request", key_);
+      Hasher::Mac(keyed_, key_, kDigestSize, "", scratch_);  // keyed_ now holds key_
       secret_ = secret;
       date_ = date;
       region_ = region;
@@ -128,6 +159,8 @@ class SigningKeyCache {
   bool valid_ = false;
   std::string secret_, date_, region_, service_;
   unsigned char key_[kDigestSize] = {};
+  unsigned char scratch_[kDigestSize] = {};
+  EVP_MAC_CTX* keyed_;
 };
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -354,9 +387,9 @@ void Sign(HttpRequest& request, const Credentials& credentials, std::string_view
   sts.append(cr_hash, sizeof cr_hash);
 
   thread_local SigningKeyCache keys;
-  const unsigned char* key = keys.Get(credentials.secret_access_key, date, region, service);
+  keys.Get(credentials.secret_access_key, date, region, service);
   unsigned char sig[kDigestSize];
-  ThreadHasher().Hmac(View(key, kDigestSize), sts, sig);
+  keys.Sign(sts, sig);
   HexInto(sig, sizeof sig, t.signature);
 
   std::string auth;

@@ -2,6 +2,7 @@
 #include "aws/sigv4.h"
 
 #include <gtest/gtest.h>
+#include <openssl/hmac.h>
 
 #include <ctime>
 #include <filesystem>
@@ -130,6 +131,65 @@ INSTANTIATE_TEST_SUITE_P(Vectors, SigV4Test, ::testing::ValuesIn(Cases()),
                          });
 
 TEST(SigV4, AllVectorsPresent) { EXPECT_GE(Cases().size(), 38u); }
+
+// The signature of `string_to_sign`, derived the long way with OpenSSL's
+// one-shot HMAC (a reference independent of the signer's kept contexts).
+std::string ReferenceSignature(const std::string& secret, const std::string& date,
+                               const std::string& region, const std::string& service,
+                               const std::string& string_to_sign) {
+  unsigned char key[32];
+  unsigned int len = 0;
+  std::string k = "AWS4" + secret;
+  auto mac = [&](const unsigned char* key_in, size_t key_size, const std::string& data) {
+    HMAC(EVP_sha256(), key_in, static_cast<int>(key_size),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(), key, &len);
+  };
+  mac(reinterpret_cast<const unsigned char*>(k.data()), k.size(), date);
+  for (const std::string* part : {&region, &service}) mac(key, sizeof key, *part);
+  mac(key, sizeof key, "aws4_request");
+  mac(key, sizeof key, string_to_sign);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : key) out.append(1, hex[c >> 4]).append(1, hex[c & 15]);
+  return out;
+}
+
+// The signer keeps, per thread, a MAC context keyed with the signing key:
+// a new secret (or day) must re-key it, and going back must too.
+TEST(SigV4, EachSecretAndDaySignsWithItsOwnKey) {
+  const auto day1 = std::chrono::system_clock::from_time_t(1'700'000'000);
+  const auto day2 = day1 + std::chrono::hours(24);
+  struct Case {
+    std::string secret;
+    std::chrono::system_clock::time_point when;
+    std::string date;
+  };
+  const Case cases[] = {{"secret-one", day1, "20231114"},
+                        {"secret-two", day1, "20231114"},
+                        {"secret-one", day1, "20231114"},
+                        {"secret-one", day2, "20231115"},
+                        {"secret-one", day2, "20231115"}};
+  std::string signatures[5];
+  for (size_t i = 0; i < 5; ++i) {
+    HttpRequest req;
+    req.method = "POST";
+    req.path = "/";
+    req.headers = {{"Host", "dynamodb.us-east-1.amazonaws.com"}};
+    req.body = "{}";
+    Credentials creds;
+    creds.access_key_id = "AKID";
+    creds.secret_access_key = cases[i].secret;
+    SigningResult r = SignRequest(req, creds, "us-east-1", "dynamodb", cases[i].when, {});
+    EXPECT_EQ(r.signature, ReferenceSignature(cases[i].secret, cases[i].date, "us-east-1",
+                                              "dynamodb", r.string_to_sign))
+        << i;
+    signatures[i] = r.signature;
+  }
+  EXPECT_NE(signatures[0], signatures[1]);
+  EXPECT_EQ(signatures[0], signatures[2]);
+  EXPECT_NE(signatures[2], signatures[3]);
+  EXPECT_EQ(signatures[3], signatures[4]);
+}
 
 TEST(SigV4, UriEncode) {
   EXPECT_EQ(UriEncode("a b/c~", true), "a%20b/c~");
