@@ -78,13 +78,6 @@ void Number(JsonWriter& j, int64_t n) {
   j.EndObject();
 }
 
-// A member of an object, or nullptr. (Const values only: clang's C++20
-// mode finds RapidJSON's mutable iterator comparisons ambiguous.)
-const rapidjson::Value* Member(const rapidjson::Value& obj, const char* name) {
-  auto it = obj.FindMember(name);
-  return it == obj.MemberEnd() ? nullptr : &it->value;
-}
-
 // The limit and field an attribute name is, among w's limits; false for
 // any other attribute.
 bool LimitField(const BucketWrite& w, std::string_view attr, size_t* limit, int* field) {
@@ -307,85 +300,246 @@ std::string BucketUpdateBody(const std::string& table, const BucketWrite& w,
   return body;
 }
 
-bool ReadBucketUpdateAnswer(std::string& body, BucketWrite& w, BucketAnswer* answer) {
-  aws::InlineDocument parsed;
-  auto& doc = parsed.doc();
-  try {
-    doc.ParseInsitu(body.data());
-    if (doc.HasParseError() || !doc.IsObject()) return false;
-    w.status = WriteStatus::kOk;
-    w.exists = true;  // the condition holds only on an existing item
-    w.rf = 0;
-    w.shard_count = 1;
-    if (w.views) {
-      for (size_t i = 0; i < w.limit_count; ++i) w.views[i] = {};
-    }
-    answer->number_count = 0;
-    answer->numbers_known = true;
-    answer->capacity_units = 0;
-    const rapidjson::Value& root = doc;
-    if (const rapidjson::Value* cc = Member(root, "ConsumedCapacity")) {
-      if (!cc->IsObject()) return false;
-      if (const rapidjson::Value* u = Member(*cc, "CapacityUnits"); u && u->IsNumber()) {
-        answer->capacity_units = u->GetDouble();
-      }
-    }
-    const rapidjson::Value* attrs = Member(root, "Attributes");
-    if (!attrs) return true;  // nothing asked for comes back empty
-    if (!attrs->IsObject()) return false;
-    bool tk_seen[kMaxTypedLimits] = {};
-    for (const auto& m : attrs->GetObject()) {
-      if (!m.value.IsObject()) return false;
-      const rapidjson::Value* n = Member(m.value, "N");
-      if (!n) continue;  // not a number attribute
-      if (!n->IsString()) return false;
-      const std::string_view name(m.name.GetString(), m.name.GetStringLength());
-      const int64_t value = ParseDynamoNumber({n->GetString(), n->GetStringLength()});
-      if (answer->number_count < BucketAnswer::kMaxNumbers) {
-        answer->numbers[answer->number_count++] = {name, value};
-      } else {
-        answer->numbers_known = false;
-      }
-      if (name == "rf") {
-        w.rf = value;
-      } else if (name == "shard_count") {
-        w.shard_count = value;
-      } else if (size_t l; w.views) {
-        int field;
-        if (!LimitField(w, name, &l, &field)) continue;
-        BucketLimitView& view = w.views[l];
-        switch (field) {
-          case 0:
-            view.present = true;
-            view.tk = value;
-            tk_seen[l] = true;
-            break;
-          case 1:
-            view.cp = value;
-            break;
-          case 2:
-            view.ra = value;
-            break;
-          case 3:
-            view.rp = value;
-            break;
-          default:
-            view.tc = value;
-        }
-      }
-    }
-    // As ReadBucketOutputs: a limit without a number tk is absent.
-    if (w.views) {
-      for (size_t l = 0; l < w.limit_count; ++l) {
-        if (!tk_seen[l]) w.views[l] = {};
-      }
-    }
-    std::sort(answer->numbers, answer->numbers + answer->number_count,
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    return true;
-  } catch (const std::exception&) {
-    return false;  // a malformed number, or a type RapidJSON refused
+namespace {
+
+// Reads an UpdateItem answer as RapidJSON's reader walks it, keeping only
+// what ReadBucketUpdateAnswer promises: no document is built (a bucket's
+// answer is some thirty attributes, each an object, and a DOM of it filled
+// 12 KiB of pool that the reading then looked at once). The rules are the
+// DOM reading's: the root and Attributes must be objects, each attribute an
+// object whose first "N", if any, is a string holding an integer; the first
+// ConsumedCapacity must be an object, its first CapacityUnits counts when
+// it is a number; anything else is skipped. A handler that returns false
+// stops the parse, which then fails.
+class AnswerReader {
+ public:
+  AnswerReader(BucketWrite& w, BucketAnswer* answer) : w_(w), a_(answer) {}
+
+  bool done() const { return state_ == kEnd; }
+  const bool* tk_seen() const { return tk_seen_; }
+
+  bool Null() { return Scalar(false, {}, 0); }
+  bool Bool(bool) { return Scalar(false, {}, 0); }
+  bool Int(int i) { return Scalar(true, {}, i); }
+  bool Uint(unsigned u) { return Scalar(true, {}, u); }
+  bool Int64(int64_t i) { return Scalar(true, {}, static_cast<double>(i)); }
+  bool Uint64(uint64_t u) { return Scalar(true, {}, static_cast<double>(u)); }
+  bool Double(double d) { return Scalar(true, {}, d); }
+  bool RawNumber(const char*, rapidjson::SizeType, bool) { return false; }  // not asked for
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    return Scalar(false, {s, n}, 0, /*string=*/true);
   }
+  bool StartObject() { return Open(true); }
+  bool StartArray() { return Open(false); }
+  bool EndObject(rapidjson::SizeType) { return Close(); }
+  bool EndArray(rapidjson::SizeType) { return Close(); }
+
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (skip_ > 0) return true;
+    const std::string_view k(s, n);
+    switch (state_) {
+      case kRoot:
+        key_ = kOther;
+        if (k == "Attributes" && !attributes_seen_) {
+          attributes_seen_ = true;
+          key_ = kAttributes;
+        } else if (k == "ConsumedCapacity" && !capacity_seen_) {
+          capacity_seen_ = true;
+          key_ = kCapacity;
+        }
+        state_ = kRootValue;
+        return true;
+      case kAttrs:
+        name_ = k;
+        n_seen_ = false;
+        state_ = kAttrValue;
+        return true;
+      case kAttr:
+        key_ = !n_seen_ && k == "N" ? kN : kOther;
+        n_seen_ = n_seen_ || key_ == kN;
+        state_ = kAttrMember;
+        return true;
+      case kCc:
+        key_ = !units_seen_ && k == "CapacityUnits" ? kUnits : kOther;
+        units_seen_ = units_seen_ || key_ == kUnits;
+        state_ = kCcMember;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+ private:
+  enum State {
+    kStart,
+    kRoot,
+    kRootValue,
+    kAttrs,
+    kAttrValue,
+    kAttr,
+    kAttrMember,
+    kCc,
+    kCcMember,
+    kEnd
+  };
+  enum Which { kOther, kAttributes, kCapacity, kN, kUnits };
+
+  bool Scalar(bool number, std::string_view text, double value, bool string = false) {
+    if (skip_ > 0) return true;
+    switch (state_) {
+      case kRootValue:
+        state_ = kRoot;
+        return key_ == kOther;  // Attributes and ConsumedCapacity are objects
+      case kAttrMember:
+        state_ = kAttr;
+        if (key_ != kN) return true;
+        return string && Number(text);
+      case kCcMember:
+        state_ = kCc;
+        if (key_ == kUnits && number) a_->capacity_units = value;
+        return true;
+      default:
+        return false;  // a scalar root, or an attribute that is no object
+    }
+  }
+
+  bool Open(bool object) {
+    if (skip_ > 0) {
+      ++skip_;
+      return true;
+    }
+    switch (state_) {
+      case kStart:
+        state_ = kRoot;
+        return object;
+      case kRootValue:
+        if (key_ == kOther) break;
+        state_ = key_ == kAttributes ? kAttrs : kCc;
+        return object;
+      case kAttrValue:
+        state_ = kAttr;
+        return object;
+      case kAttrMember:
+        if (key_ == kN) return false;  // N is a string
+        state_ = kAttr;
+        break;
+      case kCcMember:
+        state_ = kCc;
+        break;
+      default:
+        return false;
+    }
+    state_ = state_ == kRootValue ? kRoot : state_;
+    skip_ = 1;
+    return true;
+  }
+
+  bool Close() {
+    if (skip_ > 0) {
+      --skip_;
+      return true;
+    }
+    switch (state_) {
+      case kAttr:
+        state_ = kAttrs;
+        return true;
+      case kAttrs:
+      case kCc:
+        state_ = kRoot;
+        return true;
+      case kRoot:
+        state_ = kEnd;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  bool Number(std::string_view n) {
+    int64_t value;
+    try {
+      value = ParseDynamoNumber(n);
+    } catch (const std::exception&) {
+      return false;  // not an integer
+    }
+    if (a_->number_count < BucketAnswer::kMaxNumbers) {
+      a_->numbers[a_->number_count++] = {name_, value};
+    } else {
+      a_->numbers_known = false;
+    }
+    if (name_ == "rf") {
+      w_.rf = value;
+    } else if (name_ == "shard_count") {
+      w_.shard_count = value;
+    } else if (size_t l; w_.views) {
+      int field;
+      if (!LimitField(w_, name_, &l, &field)) return true;
+      BucketLimitView& view = w_.views[l];
+      switch (field) {
+        case 0:
+          view.present = true;
+          view.tk = value;
+          tk_seen_[l] = true;
+          break;
+        case 1:
+          view.cp = value;
+          break;
+        case 2:
+          view.ra = value;
+          break;
+        case 3:
+          view.rp = value;
+          break;
+        default:
+          view.tc = value;
+      }
+    }
+    return true;
+  }
+
+  BucketWrite& w_;
+  BucketAnswer* a_;
+  State state_ = kStart;
+  Which key_ = kOther;
+  int skip_ = 0;  // > 0: inside a skipped array or object, this deep
+  bool attributes_seen_ = false, capacity_seen_ = false, units_seen_ = false, n_seen_ = false;
+  std::string_view name_;  // the attribute being read
+  bool tk_seen_[kMaxTypedLimits] = {};
+};
+
+}  // namespace
+
+bool ReadBucketUpdateAnswer(std::string& body, BucketWrite& w, BucketAnswer* answer) {
+  w.status = WriteStatus::kOk;
+  w.exists = true;  // the condition holds only on an existing item
+  w.rf = 0;
+  w.shard_count = 1;
+  if (w.views) {
+    for (size_t i = 0; i < w.limit_count; ++i) w.views[i] = {};
+  }
+  answer->number_count = 0;
+  answer->numbers_known = true;
+  answer->capacity_units = 0;
+  AnswerReader handler(w, answer);
+  // The reader's own stack holds nothing for an in-place parse without
+  // full-precision numbers; a small buffer keeps it off the heap anyway.
+  alignas(16) char stack_buffer[512];
+  rapidjson::MemoryPoolAllocator<> stack_pool(stack_buffer, sizeof stack_buffer);
+  rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>>
+      reader(&stack_pool, 256);
+  rapidjson::InsituStringStream in(body.data());
+  if (reader.Parse<rapidjson::kParseInsituFlag>(in, handler).IsError() || !handler.done()) {
+    return false;
+  }
+  // As ReadBucketOutputs: a limit without a number tk is absent.
+  if (w.views) {
+    for (size_t l = 0; l < w.limit_count; ++l) {
+      if (!handler.tk_seen()[l]) w.views[l] = {};
+    }
+  }
+  std::sort(answer->numbers, answer->numbers + answer->number_count,
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return true;
 }
 
 }  // namespace zae::store::dynamodb

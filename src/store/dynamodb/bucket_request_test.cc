@@ -198,6 +198,57 @@ TEST(BucketRequest, MalformedAnswersAreRefused) {
   EXPECT_EQ(a.numbers[1].first, "b_rpm_tk");
 }
 
+// The answer is read as the parser walks it: what the outputs do not need
+// (other types, nested lists and maps, unknown members) is skipped, and of a
+// member named twice the first counts, as a document's FindMember had it.
+TEST(BucketRequest, AnswersAreReadAsTheyStream) {
+  BucketLimitDelta d{"rpm", 1000, true, 1000};
+  BucketLimitView view;
+  BucketWrite w;
+  w.key = &kKey;
+  w.limits = &d;
+  w.limit_count = 1;
+  w.views = &view;
+  BucketAnswer a;
+  std::string body =
+      R"({"Unknown":[1,{"N":"x"},[[]]],"Attributes":{)"
+      R"("m":{"M":{"b_rpm_tk":{"N":"99"}}},"l":{"L":[{"N":"5"}],"N":"4"},)"
+      R"("b_rpm_tk":{"S":"s","N":"12","N":"13"},"b_rpm_cp":{"N":"1000"},)"
+      R"("rf":{"N":"77"},"shard_count":{"N":"2"},"flag":{"BOOL":true},)"
+      R"("nothing":{"NULL":true}},)"
+      R"("ConsumedCapacity":{"TableName":"t","CapacityUnits":2.5,"CapacityUnits":9},)"
+      R"("Attributes":3,"ConsumedCapacity":7})";
+  ASSERT_TRUE(ReadBucketUpdateAnswer(body, w, &a));
+  EXPECT_TRUE(view.present);
+  EXPECT_EQ(view.tk, 12);
+  EXPECT_EQ(view.cp, 1000);
+  EXPECT_EQ(w.rf, 77);
+  EXPECT_EQ(w.shard_count, 2);
+  EXPECT_DOUBLE_EQ(a.capacity_units, 2.5);
+  ASSERT_EQ(a.number_count, 5u);  // l, b_rpm_cp, b_rpm_tk, rf, shard_count
+  EXPECT_EQ(a.numbers[0].first, "b_rpm_cp");
+  EXPECT_EQ(a.numbers[1].first, "b_rpm_tk");
+  EXPECT_EQ(a.numbers[2].first, "l");
+  EXPECT_EQ(a.numbers[2].second, 4);
+  EXPECT_EQ(a.numbers[3].first, "rf");
+
+  // A later write's answer starts from nothing: no tk, no views.
+  std::string empty = R"({"ConsumedCapacity":{"CapacityUnits":"1"}})";
+  ASSERT_TRUE(ReadBucketUpdateAnswer(empty, w, &a));
+  EXPECT_FALSE(view.present);
+  EXPECT_EQ(a.number_count, 0u);
+  EXPECT_DOUBLE_EQ(a.capacity_units, 0);
+  EXPECT_EQ(w.rf, 0);
+
+  for (std::string bad :
+       {std::string(R"({"Attributes":{"a":{"N":{"x":1}}}})"),
+        std::string(R"({"Attributes":{"a":{"N":"1"}}} {})"),
+        std::string(R"({"Attributes":{"a":null}})"), std::string(R"({"ConsumedCapacity":"x"})"),
+        std::string("7"), std::string(R"({"Attributes":{"a":{"N":"1"})")}) {
+    EXPECT_FALSE(ReadBucketUpdateAnswer(bad, w, &a)) << bad;
+  }
+}
+
 TEST(BucketRequest, ShapesTheTypedFormDoesNotCover) {
   BucketLimitDelta twice[2] = {{"rpm", 1, true, 1}, {"rpm", 2, true, 2}};
   BucketWrite w;
