@@ -53,15 +53,6 @@ class InlineDocument {
   Document doc_{&pool_, kStackStart, &stack_pool_};
 };
 
-// A RapidJSON output stream that appends to a std::string, so a request body
-// is written once, into the string that is sent (no buffer to copy out of).
-struct StringSink {
-  using Ch = char;
-  std::string* out;
-  void Put(char c) { out->push_back(c); }
-  void Flush() {}
-};
-
 }  // namespace zae::aws
 
 #endif  // ZAE_AWS_JSON_H_

@@ -16,8 +16,11 @@ namespace {
 // "_tk"); longer names take the generic path.
 constexpr size_t kMaxTypedName = 120;
 
-// Written straight into the request body.
-using JsonWriter = rapidjson::Writer<aws::StringSink>;
+// Written into a per-thread buffer, then copied out once: RapidJSON's own
+// buffer bumps a pointer per character, where a std::string sink checked
+// capacity on each, and a kept writer keeps its level stack (its first
+// push allocated, on every body).
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 // "#n<i>" / ":v<i>" without a heap string.
 struct Placeholder {
@@ -212,11 +215,10 @@ std::string BucketUpdateBody(const std::string& table, const BucketWrite& w,
         .append(v.text, v.size) += ")";
   }
 
-  std::string body;
-  body.reserve(1024 + table.size() + w.key->pk.size() + w.key->sk.size() + update.size() +
-               condition.size() + 96 * w.limit_count);
-  aws::StringSink sink{&body};
-  JsonWriter j(sink);
+  thread_local rapidjson::StringBuffer out;
+  thread_local JsonWriter j;
+  out.Clear();
+  j.Reset(out);
   j.StartObject();
   Key(j, "TableName");
   Str(j, table);
@@ -297,7 +299,7 @@ std::string BucketUpdateBody(const std::string& table, const BucketWrite& w,
     Str(j, return_consumed_capacity);
   }
   j.EndObject();
-  return body;
+  return std::string(out.GetString(), out.GetSize());
 }
 
 namespace {
