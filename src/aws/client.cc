@@ -231,9 +231,7 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
   req.headers.reserve(6);
   req.headers.emplace_back("Host", streams ? streams_host_ : host_);
   req.headers.emplace_back("Content-Type", "application/x-amz-json-1.0");
-  req.headers.emplace_back(
-      "X-Amz-Target",
-      std::string(streams ? "DynamoDBStreams_20120810." : "DynamoDB_20120810.") + OpName(p->op));
+  req.headers.emplace_back("X-Amz-Target", TargetHeader(p->op));
   req.body = p->body;
   req.send_once = p->send_once;
   auto wall = std::chrono::system_clock::now() +

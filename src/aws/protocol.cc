@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdint>
 #include <memory>
@@ -396,6 +397,22 @@ const char* OpName(Op op) {
 }
 
 bool IsStreamsOp(Op op) { return op >= Op::kListStreams; }
+
+const std::string& TargetHeader(Op op) {
+  static const auto* targets = [] {
+    auto* t = new std::array<std::string, kOpCount + 1>;
+    for (int i = 0; i <= kOpCount; ++i) {
+      const Op o = static_cast<Op>(i);
+      (*t)[static_cast<size_t>(i)] =
+          std::string(IsStreamsOp(o) && i < kOpCount ? "DynamoDBStreams_20120810."
+                                                     : "DynamoDB_20120810.") +
+          OpName(o);
+    }
+    return t;
+  }();
+  const int i = static_cast<int>(op);
+  return (*targets)[static_cast<size_t>(i >= 0 && i < kOpCount ? i : kOpCount)];
+}
 
 bool IsSendOnceOp(Op op) { return op == Op::kPutItem || op == Op::kUpdateItem; }
 

@@ -41,6 +41,15 @@ TEST(AttributeValueTest, Int64Helpers) {
   EXPECT_EQ(AttributeValue::NS({"1"}).ss().size(), 1u);
 }
 
+TEST(ProtocolTest, TargetHeaderNamesTheServiceAndOperation) {
+  EXPECT_EQ(TargetHeader(Op::kUpdateItem), "DynamoDB_20120810.UpdateItem");
+  EXPECT_EQ(TargetHeader(Op::kTransactWriteItems), "DynamoDB_20120810.TransactWriteItems");
+  EXPECT_EQ(TargetHeader(Op::kGetRecords), "DynamoDBStreams_20120810.GetRecords");
+  EXPECT_EQ(TargetHeader(Op::kListStreams), "DynamoDBStreams_20120810.ListStreams");
+  EXPECT_EQ(TargetHeader(static_cast<Op>(kOpCount)), "DynamoDB_20120810.Unknown");
+  EXPECT_EQ(&TargetHeader(Op::kGetItem), &TargetHeader(Op::kGetItem));  // built once
+}
+
 TEST(ProtocolTest, SerializeUpdateItem) {
   UpdateItemRequest r;
   r.table_name = "t";
