@@ -224,7 +224,15 @@ TEST_F(IntegrationTest, EveryOperationAndStreams) {
     u.expression_attribute_values = {{":one", N(1)}};
     many.push_back(u);
   }
-  for (Result& r : client_->ExecuteAll(std::move(many))) EXPECT_TRUE(r.ok());
+  for (Result& r : client_->ExecuteAll(std::move(many))) {
+    if (!r.ok()) {
+      try {
+        std::rethrow_exception(r.error);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+      }
+    }
+  }
 
   DeleteItemRequest del;
   del.table_name = table_;
