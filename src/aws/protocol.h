@@ -44,7 +44,7 @@ const char* OpName(Op op);  // "GetItem"
 bool IsStreamsOp(Op op);    // X-Amz-Target prefix DynamoDBStreams_20120810
 // The X-Amz-Target header's value, "DynamoDB_20120810.GetItem"; built once.
 const std::string& TargetHeader(Op op);
-bool IsReadOp(Op op);       // capacity without a read/write split counts as read
+bool IsReadOp(Op op);  // capacity without a read/write split counts as read
 // PutItem and UpdateItem: sent at most once per call (aws::OutcomeUnknown).
 // Everything else may be resent: reads, deletes, admin calls, and
 // TransactWriteItems, whose ClientRequestToken makes a resend a no-op.
