@@ -940,9 +940,10 @@ void DynamoDbStore::WriteBucketAsync(BucketWrite* w, DeadlineClock::time_point d
   job->deadline = deadline;
   job->done = std::move(done);
   // The attributes the write ADDs, in BucketWriteAsUpdate's order (what
-  // resolving it compares), spelled once into one buffer.
-  std::string spelled;
-  spelled.reserve(16 * store::dynamodb::kMaxTypedLimits);
+  // resolving it compares), spelled once into one buffer: per thread, as
+  // the ledger copies what it keeps before BeginAdds returns.
+  thread_local std::string spelled;
+  spelled.clear();
   size_t ends[2 * store::dynamodb::kMaxTypedLimits];
   size_t n = 0;
   for (size_t l = 0; l < w->limit_count; ++l) {
