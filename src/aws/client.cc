@@ -62,6 +62,10 @@ struct DynamoClient::Pending {
   bool send_once = false;  // IsSendOnceOp
   Clock::time_point deadline;
   RawCallback done;
+  // Itself while an attempt is out: the transport's callback then holds a
+  // plain pointer, which std::function keeps without an allocation, and
+  // takes this back (the transport runs every callback exactly once).
+  std::shared_ptr<Pending> self;
 };
 
 ClientConfig ClientConfig::For(const std::string& endpoint, const std::string& region,
@@ -246,9 +250,11 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
   }
   counters_[static_cast<size_t>(p->op)].attempts.fetch_add(1, std::memory_order_relaxed);
   auto timeout = std::min(config_.request_timeout, remaining);
+  Pending* out = p.get();
+  out->self = std::move(p);
   http_->Send(
       streams ? config_.streams_endpoint : config_.endpoint, std::move(req), timeout,
-      [this, p](HttpResult&& r) { OnResult(p, std::move(r)); }, at);
+      [this, out](HttpResult&& r) { OnResult(std::move(out->self), std::move(r)); }, at);
 }
 
 void DynamoClient::OnResult(std::shared_ptr<Pending> p, HttpResult&& r) {

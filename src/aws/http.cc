@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <map>
 #include <memory_resource>
 #include <mutex>
 #include <optional>
@@ -336,7 +337,23 @@ class HttpClient::Worker {
   using Request = bhttp::request<bhttp::string_body, Fields>;
 
   struct Transfer {
-    std::string base_url;
+    // A transfer is ~2.5 KB, past malloc's per-thread cache; the I/O thread
+    // frees one and takes one per request, so each thread keeps a few.
+    static void* operator new(size_t size);
+    static void operator delete(void* p, size_t size);
+    // The base URL, in url_room when it fits (the endpoints we know do).
+    void SetBaseUrl(const std::string& url) {
+      if (url.size() <= sizeof url_room) {
+        std::memcpy(url_room, url.data(), url.size());
+        base_url = std::string_view(url_room, url.size());
+      } else {
+        url_heap = url;
+        base_url = url_heap;
+      }
+    }
+    std::string_view base_url;
+    char url_room[96];
+    std::string url_heap;
     HttpRequest request;
     std::chrono::milliseconds timeout{};
     Callback done;
@@ -399,7 +416,8 @@ class HttpClient::Worker {
     if (it == routes_.end()) {
       // Kept for the worker's life: transfers and pooled connections point
       // into them, and a client is only ever given a few base URLs.
-      it = routes_.emplace(t->base_url, MakeRoute(t->base_url, *proxies_)).first;
+      const std::string url(t->base_url);
+      it = routes_.emplace(url, MakeRoute(url, *proxies_)).first;
     }
     t->route = &it->second;
     if (!t->route->error.empty()) {
@@ -858,11 +876,51 @@ class HttpClient::Worker {
   std::vector<Transfer*> delayed_;
   ProxyEnvironment own_proxies_;  // from options_.proxies, when set
   const ProxyEnvironment* proxies_ = &EnvironmentProxies();
-  std::unordered_map<std::string, Route> routes_;  // by base URL
+  std::map<std::string, Route, std::less<>> routes_;  // by base URL
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
   size_t idle_count_ = 0;
   std::thread thread_;
 };
+
+namespace {
+// Transfers freed on a thread, kept for its next ones (Transfer::operator
+// new). Closed when the thread ends: a transfer freed after that (a client
+// destroyed at exit) goes back to malloc.
+struct TransferCache {
+  static constexpr size_t kKeep = 8;
+  void* blocks[kKeep];
+  size_t count = 0;
+  bool closed = false;
+  ~TransferCache() {
+    for (size_t i = 0; i < count; ++i) ::operator delete(blocks[i]);
+    count = 0;
+    closed = true;
+  }
+};
+thread_local TransferCache t_transfers;
+// Under AddressSanitizer every transfer is malloc's, so a use after its end
+// is still caught.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kCacheTransfers = false;
+#else
+constexpr bool kCacheTransfers = true;
+#endif
+}  // namespace
+
+void* HttpClient::Worker::Transfer::operator new(size_t size) {
+  TransferCache& c = t_transfers;
+  if (c.count > 0) return c.blocks[--c.count];  // every block is sizeof(Transfer)
+  return ::operator new(size);
+}
+
+void HttpClient::Worker::Transfer::operator delete(void* p, size_t) {
+  TransferCache& c = t_transfers;
+  if (kCacheTransfers && !c.closed && c.count < TransferCache::kKeep) {
+    c.blocks[c.count++] = p;
+    return;
+  }
+  ::operator delete(p);
+}
 
 HttpClient::HttpClient(HttpOptions options) {
   GlobalInit();
@@ -892,7 +950,7 @@ void HttpClient::Send(const std::string& base_url, HttpRequest request,
                       std::chrono::milliseconds timeout, Callback done,
                       Clock::time_point not_before) {
   auto t = std::make_unique<Worker::Transfer>();
-  t->base_url = base_url;
+  t->SetBaseUrl(base_url);
   t->request = std::move(request);
   t->timeout = timeout;
   t->done = std::move(done);

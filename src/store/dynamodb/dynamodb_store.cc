@@ -861,6 +861,9 @@ struct BucketJob {
   store::SentWrite sent;
   DeadlineClock::time_point deadline;
   std::function<void(std::exception_ptr)> done;
+  // Itself while its request is out, so the client's callback holds a plain
+  // pointer (kept by std::function without an allocation) and takes it back.
+  std::shared_ptr<BucketJob> self;
 };
 
 void SetBucketOutputs(BucketWrite& w, WriteStatus status, const Item* item) {
@@ -962,9 +965,12 @@ void DynamoDbStore::WriteBucketAsync(BucketWrite* w, DeadlineClock::time_point d
   std::string body = store::dynamodb::BucketUpdateBody(
       options_.table, *w, client_->config().default_return_consumed_capacity);
   DeadlineScope scope(deadline);
+  BucketJob* out = job.get();
+  out->self = std::move(job);
   client_->AsyncRaw(aws::Op::kUpdateItem, std::move(body),
-                    [job](std::string&& answer, std::exception_ptr error) {
-                      OnBucketAnswer(job, std::move(answer), std::move(error));
+                    [out](std::string&& answer, std::exception_ptr error) {
+                      const std::shared_ptr<BucketJob> owned = std::move(out->self);
+                      OnBucketAnswer(owned, std::move(answer), std::move(error));
                     });
 }
 
@@ -972,6 +978,18 @@ void DynamoDbStore::WriteBucketsAsync(BucketWrite* writes, size_t count,
                                       WriteBucketsCallback done) {
   if (count > 0 && !writes) {
     done(std::make_exception_ptr(ValidationError("writes", "", "null with a non-zero count")));
+    return;
+  }
+  if (count == 1 && store::dynamodb::TypedBucketWriteApplies(writes[0])) {
+    // A warm acquire's one write: its callback is the caller's, with no
+    // join to count down (three allocations per acquire).
+    try {
+      store::ValidateBucketWrite(writes[0], /*usage_keys=*/true);
+    } catch (...) {
+      done(std::current_exception());
+      return;
+    }
+    WriteBucketAsync(&writes[0], CurrentDeadline(), std::move(done));
     return;
   }
   struct Join {
