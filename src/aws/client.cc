@@ -236,7 +236,7 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
   req.headers.emplace_back("Host", streams ? streams_host_ : host_);
   req.headers.emplace_back("Content-Type", "application/x-amz-json-1.0");
   req.headers.emplace_back("X-Amz-Target", TargetHeader(p->op));
-  req.body = p->body;
+  req.body = std::move(p->body);  // handed back in the result (OnResult)
   req.send_once = p->send_once;
   auto wall = std::chrono::system_clock::now() +
               std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -258,6 +258,7 @@ void DynamoClient::Attempt(std::shared_ptr<Pending> p, Clock::time_point at) {
 }
 
 void DynamoClient::OnResult(std::shared_ptr<Pending> p, HttpResult&& r) {
+  p->body = std::move(r.request_body);  // for a retry
   Counters& c = counters_[static_cast<size_t>(p->op)];
   if (r.transport_ok && r.status == 200) {
     p->done(std::move(r.body), nullptr);

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory_resource>
@@ -381,6 +382,8 @@ class HttpClient::Worker {
     bool sending = false;  // the request started out: it may have been applied
     bool timed_out = false;
     bool cancelled = false;
+    bool connect_slot = false;  // counted in the worker's connecting_
+    bool queued = false;        // in the worker's queued_, for a connect slot
     const char* phase = "connect";
     Transfer* prev = nullptr;  // the worker's list of started transfers
     Transfer* next = nullptr;
@@ -441,7 +444,72 @@ class HttpClient::Worker {
         }
       }
     }
-    Connect(raw);
+    StartConnect(raw);
+  }
+
+  // At most kMaxConnecting new connections at once, from the connect to
+  // their first answer: a burst of new requests (a cold client, 64 in
+  // flight) would otherwise fill a small listen backlog faster than a busy
+  // server accepts (DynamoDB Local's is Java's default of 50); the kernel
+  // then drops the handshakes past it, and TCP's retransmissions recover
+  // them only seconds later, past a write's timeout. A connection counts
+  // until its first answer because only that shows the server took it off
+  // the backlog. The other requests wait, in order, for a slot or for a
+  // connection another request puts back.
+  static constexpr size_t kMaxConnecting = 32;
+
+  void StartConnect(Transfer* t) {
+    if (!t->connect_slot && connecting_ >= kMaxConnecting) {
+      t->phase = "wait for a connection";
+      t->queued = true;
+      queued_.push_back(t);
+      return;
+    }
+    if (!t->connect_slot) {
+      t->connect_slot = true;
+      ++connecting_;
+    }
+    Connect(t);
+  }
+
+  void ReleaseConnectSlot(Transfer* t) {
+    if (!t->connect_slot) return;
+    t->connect_slot = false;
+    --connecting_;
+    ScheduleQueued();
+  }
+
+  // The queued transfers start from the loop, never inside the code that
+  // freed a slot or parked a connection (a timer pass aborting a list of
+  // transfers, a callback in progress).
+  void ScheduleQueued() {
+    if (queued_.empty() || queued_scheduled_ || stopping_) return;
+    queued_scheduled_ = true;
+    asio::post(io_, [this] {
+      queued_scheduled_ = false;
+      while (!queued_.empty() && !stopping_) {
+        Transfer* t = queued_.front();
+        auto pool = idle_.find(t->route->pool_key);
+        std::unique_ptr<Connection> c;
+        while (pool != idle_.end() && !pool->second.empty() && !c) {
+          c = std::move(pool->second.back());
+          pool->second.pop_back();
+          --idle_count_;
+          if (!c->Alive()) c.reset();
+        }
+        if (!c && connecting_ >= kMaxConnecting) return;
+        queued_.pop_front();
+        t->queued = false;
+        t->phase = "connect";
+        if (c) {
+          t->conn = std::move(c);
+          t->reused = true;
+          SendRequest(t);
+        } else {
+          StartConnect(t);
+        }
+      }
+    });
   }
 
   void Connect(Transfer* t) {
@@ -729,6 +797,7 @@ class HttpClient::Worker {
     }
     idle_[*c->pool_key].push_back(std::move(c));
     ++idle_count_;
+    ScheduleQueued();
   }
 
   static HttpResult Failure(std::string error, bool maybe_sent) {
@@ -764,7 +833,7 @@ class HttpClient::Worker {
         t->retried = true;
         t->sending = false;
         t->parser.reset();
-        return Connect(t);
+        return StartConnect(t);
       }
     }
     std::string error = what;
@@ -777,8 +846,11 @@ class HttpClient::Worker {
   // locked, and may send again.
   void Finish(Transfer* t, HttpResult&& result) {
     Unlink(t);
+    if (t->queued) queued_.erase(std::find(queued_.begin(), queued_.end(), t));
+    ReleaseConnectSlot(t);
     Owned own(t);
     own->conn.reset();  // closed unless parked
+    result.request_body = own->built ? std::move(own->req.body()) : std::move(own->request.body);
     Callback done = std::move(own->done);
     own.reset();
     done(std::move(result));
@@ -787,6 +859,7 @@ class HttpClient::Worker {
   void Fail(Owned t, std::string error) {
     HttpResult r = Failure(std::move(error), false);
     r.cancelled = stopping_;
+    r.request_body = std::move(t->request.body);  // not built yet
     Callback done = std::move(t->done);
     t.reset();
     done(std::move(r));
@@ -837,6 +910,7 @@ class HttpClient::Worker {
 
   // Ends what the transfer waits for; its handler then finishes it.
   void Abort(Transfer* t) {
+    if (t->queued) return Failed(t, asio::error::operation_aborted, t->phase);
     if (t->resolving != nullptr) {
       t->resolving->transfer = nullptr;  // its handler only frees it
       t->resolving = nullptr;
@@ -874,6 +948,9 @@ class HttpClient::Worker {
   bool stopping_ = false;
   Transfer* active_ = nullptr;
   std::vector<Transfer*> delayed_;
+  size_t connecting_ = 0;         // transfers holding a connect slot
+  std::deque<Transfer*> queued_;  // waiting for one (StartConnect)
+  bool queued_scheduled_ = false;
   ProxyEnvironment own_proxies_;  // from options_.proxies, when set
   const ProxyEnvironment* proxies_ = &EnvironmentProxies();
   std::map<std::string, Route, std::less<>> routes_;  // by base URL

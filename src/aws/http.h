@@ -74,6 +74,8 @@ struct HttpResult {
   // The x-amzn-ErrorType response header (at most 256 bytes), the only header
   // kept: it names the error when a body does not.
   std::string error_type;
+  // The request's body, handed back: a retry sends it again without a copy.
+  std::string request_body;
 };
 
 class HttpClient {

@@ -400,6 +400,72 @@ TEST(HttpClientTest, AnUnansweredRequestTimesOutAfterItsTimeout) {
   EXPECT_LT(took, 3s);
 }
 
+// A burst of new requests opens at most 32 connections at once (each counts
+// until its first answer), so a small listen backlog is not overrun. Here
+// the server accepts nothing and its backlog of 1 lets the kernel finish two
+// handshakes; every later SYN is dropped, so those connects hang until the
+// deadline. Without the limit no request would wait for a slot.
+TEST(HttpClientTest, ABurstOfNewRequestsConnectsAtMost32AtOnce) {
+  int port = 0;
+  const int fd = ListenOnLoopback(1, &port);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  Done done;
+  {
+    HttpClient client;
+    for (int i = 0; i < 64; ++i) {
+      client.Send(url, Numbered(i), 500ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
+    }
+    ASSERT_TRUE(done.WaitFor(64, 10s));
+  }
+  int waited = 0;
+  for (const HttpResult& r : done.Results()) {
+    EXPECT_TRUE(r.timed_out) << r.error;
+    if (r.error.rfind("wait for a connection timed out", 0) == 0) ++waited;
+  }
+  EXPECT_EQ(waited, 32);
+  EXPECT_EQ(done.Results().size(), 64u);
+  ::close(fd);
+}
+
+// Requests waiting for a connect slot are cancelled, once each, when the
+// client is destroyed.
+TEST(HttpClientTest, DestructionCancelsRequestsWaitingForAConnectSlot) {
+  int port = 0;
+  const int fd = ListenOnLoopback(1, &port);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  Done done;
+  {
+    HttpClient client;
+    for (int i = 0; i < 64; ++i) {
+      client.Send(url, Numbered(i), 10s, [&](HttpResult&& r) { done.Add(std::move(r)); });
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(done.WaitFor(64, 5s));
+  for (const HttpResult& r : done.Results()) EXPECT_TRUE(r.cancelled) << r.error;
+  EXPECT_EQ(done.Results().size(), 64u);
+  ::close(fd);
+}
+
+// Requests queued behind the connect limit all go out as connections free
+// up: 64 at once to a server that serves one connection at a time.
+TEST(HttpClientTest, RequestsWaitingForAConnectSlotAreAllServed) {
+  TestServer server = Echo();
+  HttpClient client;
+  Done done;
+  for (int i = 0; i < 64; ++i) {
+    client.Send(server.url(), Numbered(i), 8000ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
+  }
+  ASSERT_TRUE(done.WaitFor(64, 20s));
+  std::set<std::string> bodies;
+  for (const HttpResult& r : done.Results()) {
+    EXPECT_TRUE(r.transport_ok) << r.error;
+    bodies.insert(r.body);
+  }
+  EXPECT_EQ(bodies.size(), 64u);
+  EXPECT_EQ(server.requests(), 64);
+}
+
 // The deadline holds on a kept-alive connection too, where no connect
 // starts a timer.
 TEST(HttpClientTest, ARequestOnAKeptAliveConnectionTimesOutToo) {

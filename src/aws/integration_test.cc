@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <set>
 
@@ -26,6 +27,11 @@ class IntegrationTest : public ::testing::Test {
     config.endpoint = endpoint;
     config.region = "us-east-1";
     config.credentials = std::make_shared<StaticCredentials>(Credentials{"test", "test", "", {}});
+    // These tests are about what is sent and answered, not how fast: an
+    // emulator that has served for an hour took over 5 s (the default) to
+    // answer the last of 64 new-item writes sent at once.
+    config.request_timeout = std::chrono::seconds(30);
+    config.call_timeout = std::chrono::seconds(60);
     client_ = std::make_unique<DynamoClient>(config);
     static int counter = 0;
     table_ = "zae_aws_it_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
