@@ -980,17 +980,20 @@ void DynamoDbStore::WriteBucketsAsync(BucketWrite* writes, size_t count,
     done(std::make_exception_ptr(ValidationError("writes", "", "null with a non-zero count")));
     return;
   }
-  if (count == 1 && store::dynamodb::TypedBucketWriteApplies(writes[0])) {
+  if (count == 1) {
     // A warm acquire's one write: its callback is the caller's, with no
-    // join to count down (three allocations per acquire).
+    // join to count down (three allocations per acquire). Validated first:
+    // the typed check reads the limits a malformed write may not have.
     try {
       store::ValidateBucketWrite(writes[0], /*usage_keys=*/true);
     } catch (...) {
       done(std::current_exception());
       return;
     }
-    WriteBucketAsync(&writes[0], CurrentDeadline(), std::move(done));
-    return;
+    if (store::dynamodb::TypedBucketWriteApplies(writes[0])) {
+      WriteBucketAsync(&writes[0], CurrentDeadline(), std::move(done));
+      return;
+    }
   }
   struct Join {
     std::atomic<size_t> left{0};
