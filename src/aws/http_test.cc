@@ -164,12 +164,14 @@ int ListenOnLoopback(int backlog, int* port) {
 }
 
 // A listener that never answers: connections are accepted by the kernel
-// (backlog) and requests wait until the client gives up.
+// (backlog) and requests wait until the client gives up. With a backlog of
+// 1 the kernel finishes two handshakes, then drops every later SYN, so
+// those connects hang.
 class Silent {
  public:
-  Silent() {
+  explicit Silent(int backlog = 64) {
     int port = 0;
-    fd_ = ListenOnLoopback(64, &port);
+    fd_ = ListenOnLoopback(backlog, &port);
     url_ = "http://127.0.0.1:" + std::to_string(port);
   }
   ~Silent() { ::close(fd_); }
@@ -400,51 +402,49 @@ TEST(HttpClientTest, AnUnansweredRequestTimesOutAfterItsTimeout) {
   EXPECT_LT(took, 3s);
 }
 
+void SendNumbered(HttpClient& client, const std::string& url, int n,
+                  std::chrono::milliseconds timeout, Done& done) {
+  for (int i = 0; i < n; ++i) {
+    client.Send(url, Numbered(i), timeout, [&done](HttpResult&& r) { done.Add(std::move(r)); });
+  }
+}
+
 // A burst of new requests opens at most 32 connections at once (each counts
 // until its first answer), so a small listen backlog is not overrun. Here
-// the server accepts nothing and its backlog of 1 lets the kernel finish two
-// handshakes; every later SYN is dropped, so those connects hang until the
-// deadline. Without the limit no request would wait for a slot.
+// the connects hang: the first 32 requests hold every slot until their
+// deadline (2 s), so the last 32 wait for one until theirs (300 ms). Without
+// the limit none would wait.
 TEST(HttpClientTest, ABurstOfNewRequestsConnectsAtMost32AtOnce) {
-  int port = 0;
-  const int fd = ListenOnLoopback(1, &port);
-  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  Silent server(1);
   Done done;
   {
     HttpClient client;
-    for (int i = 0; i < 64; ++i) {
-      client.Send(url, Numbered(i), 500ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-    }
+    SendNumbered(client, server.url(), 32, 2000ms, done);
+    SendNumbered(client, server.url(), 32, 300ms, done);
     ASSERT_TRUE(done.WaitFor(64, 10s));
   }
   int waited = 0;
   for (const HttpResult& r : done.Results()) {
     EXPECT_TRUE(r.timed_out) << r.error;
-    if (r.error.rfind("wait for a connection timed out", 0) == 0) ++waited;
+    if (r.error == "wait for a connection timed out after 300 ms") ++waited;
   }
   EXPECT_EQ(waited, 32);
   EXPECT_EQ(done.Results().size(), 64u);
-  ::close(fd);
 }
 
 // Requests waiting for a connect slot are cancelled, once each, when the
 // client is destroyed.
 TEST(HttpClientTest, DestructionCancelsRequestsWaitingForAConnectSlot) {
-  int port = 0;
-  const int fd = ListenOnLoopback(1, &port);
-  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  Silent server(1);
   Done done;
   {
     HttpClient client;
-    for (int i = 0; i < 64; ++i) {
-      client.Send(url, Numbered(i), 10s, [&](HttpResult&& r) { done.Add(std::move(r)); });
-    }
+    SendNumbered(client, server.url(), 64, 10s, done);
     std::this_thread::sleep_for(200ms);
   }
   ASSERT_TRUE(done.WaitFor(64, 5s));
   for (const HttpResult& r : done.Results()) EXPECT_TRUE(r.cancelled) << r.error;
   EXPECT_EQ(done.Results().size(), 64u);
-  ::close(fd);
 }
 
 // Requests queued behind the connect limit all go out as connections free
@@ -453,9 +453,7 @@ TEST(HttpClientTest, RequestsWaitingForAConnectSlotAreAllServed) {
   TestServer server = Echo();
   HttpClient client;
   Done done;
-  for (int i = 0; i < 64; ++i) {
-    client.Send(server.url(), Numbered(i), 8000ms, [&](HttpResult&& r) { done.Add(std::move(r)); });
-  }
+  SendNumbered(client, server.url(), 64, 8000ms, done);
   ASSERT_TRUE(done.WaitFor(64, 20s));
   std::set<std::string> bodies;
   for (const HttpResult& r : done.Results()) {

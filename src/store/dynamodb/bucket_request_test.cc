@@ -173,14 +173,23 @@ TEST(BucketRequest, TheTypedAnswerGivesTheGenericOutputs) {
   EXPECT_DOUBLE_EQ(store->stats().write_units, 1.0);
 }
 
-TEST(BucketRequest, MalformedAnswersAreRefused) {
+// One rpm write, with the view its answer fills.
+struct RpmWrite {
   BucketLimitDelta d{"rpm", 1000, true, 1000};
   BucketLimitView view;
   BucketWrite w;
-  w.key = &kKey;
-  w.limits = &d;
-  w.limit_count = 1;
-  w.views = &view;
+  RpmWrite() {
+    w.key = &kKey;
+    w.limits = &d;
+    w.limit_count = 1;
+    w.views = &view;
+  }
+};
+
+TEST(BucketRequest, MalformedAnswersAreRefused) {
+  RpmWrite rpm;
+  BucketWrite& w = rpm.w;
+  const BucketLimitView& view = rpm.view;
   BucketAnswer a;
   for (std::string body : {std::string(""), std::string("[]"), std::string("{\"Attributes\":3}"),
                            std::string("{\"Attributes\":{\"b_rpm_tk\":{\"N\":\"1.5\"}}}"),
@@ -202,13 +211,9 @@ TEST(BucketRequest, MalformedAnswersAreRefused) {
 // (other types, nested lists and maps, unknown members) is skipped, and of a
 // member named twice the first counts, as a document's FindMember had it.
 TEST(BucketRequest, AnswersAreReadAsTheyStream) {
-  BucketLimitDelta d{"rpm", 1000, true, 1000};
-  BucketLimitView view;
-  BucketWrite w;
-  w.key = &kKey;
-  w.limits = &d;
-  w.limit_count = 1;
-  w.views = &view;
+  RpmWrite rpm;
+  BucketWrite& w = rpm.w;
+  const BucketLimitView& view = rpm.view;
   BucketAnswer a;
   std::string body =
       R"({"Unknown":[1,{"N":"x"},[[]]],"Attributes":{)"
