@@ -440,19 +440,26 @@ class HttpClient::Worker {
     Transfer* raw = t.release();  // owned by the active list until Finish
     Link(raw);
     ArmTimer(raw->deadline);
-    if (auto pool = idle_.find(raw->route->pool_key); pool != idle_.end()) {
-      while (!pool->second.empty()) {
-        std::unique_ptr<Connection> c = std::move(pool->second.back());
-        pool->second.pop_back();
-        --idle_count_;
-        if (c->Alive()) {
-          raw->conn = std::move(c);
-          raw->reused = true;
-          return SendRequest(raw);
-        }
-      }
+    if (std::unique_ptr<Connection> c = TakeIdle(raw->route->pool_key)) {
+      raw->conn = std::move(c);
+      raw->reused = true;
+      return SendRequest(raw);
     }
     StartConnect(raw);
+  }
+
+  // A live kept-alive connection of that pool (the dead ones found on the
+  // way are dropped), or null.
+  std::unique_ptr<Connection> TakeIdle(const std::string& pool_key) {
+    auto pool = idle_.find(pool_key);
+    if (pool == idle_.end()) return nullptr;
+    while (!pool->second.empty()) {
+      std::unique_ptr<Connection> c = std::move(pool->second.back());
+      pool->second.pop_back();
+      --idle_count_;
+      if (c->Alive()) return c;
+    }
+    return nullptr;
   }
 
   // At most kMaxConnecting new connections at once, from the connect to
@@ -467,13 +474,13 @@ class HttpClient::Worker {
   static constexpr size_t kMaxConnecting = 32;
 
   void StartConnect(Transfer* t) {
-    if (!t->connect_slot && connecting_ >= kMaxConnecting) {
-      t->phase = "wait for a connection";
-      t->queued = true;
-      queued_.push_back(t);
-      return;
-    }
     if (!t->connect_slot) {
+      if (connecting_ >= kMaxConnecting) {
+        t->phase = "wait for a connection";
+        t->queued = true;
+        queued_.push_back(t);
+        return;
+      }
       t->connect_slot = true;
       ++connecting_;
     }
@@ -497,18 +504,10 @@ class HttpClient::Worker {
       queued_scheduled_ = false;
       while (!queued_.empty() && !stopping_) {
         Transfer* t = queued_.front();
-        auto pool = idle_.find(t->route->pool_key);
-        std::unique_ptr<Connection> c;
-        while (pool != idle_.end() && !pool->second.empty() && !c) {
-          c = std::move(pool->second.back());
-          pool->second.pop_back();
-          --idle_count_;
-          if (!c->Alive()) c.reset();
-        }
+        std::unique_ptr<Connection> c = TakeIdle(t->route->pool_key);
         if (!c && connecting_ >= kMaxConnecting) return;
         queued_.pop_front();
-        t->queued = false;
-        t->phase = "connect";
+        t->queued = false;  // SendRequest or Connect sets its phase
         if (c) {
           t->conn = std::move(c);
           t->reused = true;
@@ -876,10 +875,8 @@ class HttpClient::Worker {
   void StartDeferred() {
     if (starting_deferred_) return;
     starting_deferred_ = true;
-    for (size_t i = 0; i < deferred_.size(); ++i) {
-      Owned t = std::move(deferred_[i]);
-      AddFromLoop(std::move(t));
-    }
+    // By index: a request started here may append more.
+    for (size_t i = 0; i < deferred_.size(); ++i) AddFromLoop(std::move(deferred_[i]));
     deferred_.clear();
     starting_deferred_ = false;
   }
