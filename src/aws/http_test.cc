@@ -105,6 +105,29 @@ TEST(HttpClientTest, RequestsSentFromCallbacksChainOnTheIoThread) {
   EXPECT_EQ(server.requests(), kChain);
 }
 
+// A request sent from a callback goes out once the callback has returned,
+// not from inside it (see AddFromLoop). On a kept-alive connection it would
+// otherwise be written at once, and the server would see it while the
+// callback still runs.
+TEST(HttpClientTest, ARequestSentFromACallbackGoesOutWhenTheCallbackReturns) {
+  TestServer server = Echo();
+  server.set_keep_alive(true);
+  HttpClient client;
+  Done done;
+  int seen_inside = -1;
+  client.Send(server.url(), Numbered(0), 5000ms, [&](HttpResult&& first) {
+    client.Send(server.url(), Numbered(1), 5000ms,
+                [&](HttpResult&& second) { done.Add(std::move(second)); });
+    std::this_thread::sleep_for(300ms);  // time for a request sent now to arrive
+    seen_inside = server.requests();
+    done.Add(std::move(first));
+  });
+  ASSERT_TRUE(done.WaitFor(2));
+  EXPECT_EQ(seen_inside, 1);
+  EXPECT_EQ(server.requests(), 2);
+  for (const HttpResult& r : done.Results()) EXPECT_TRUE(r.transport_ok) << r.error;
+}
+
 // The server drops every connection after its answer without announcing it,
 // so the client caches a connection whose socket then fires while no
 // transfer watches it (a parked socket), and descriptor numbers are reused
